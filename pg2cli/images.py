@@ -1,0 +1,146 @@
+"""Reading and writing images at the edges: uint8 RGB HxWx3 in memory, clear errors for broken files.
+
+Grayscale, palette, RGBA, 16-bit and CMYK images are converted, not refused. A header check refuses
+images above `max_pixels` before decoding them (a decompression-bomb guard).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from pg2cli.errors import DataError
+from pg2cli.fileio import atomic_output
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
+DEFAULT_MAX_PIXELS = int(os.environ.get("PG2_MAX_PIXELS", 89_478_485))  # Pillow's default bomb limit
+
+
+class ImageError(DataError):
+    """An image file that cannot be used; `reason` is the short cause (for error reports)."""
+
+    def __init__(self, path, reason: str):
+        self.path = str(path)
+        self.reason = reason
+        super().__init__(f"{self.path}: {reason}")
+
+
+def _header_size(path: Path, data: bytes) -> tuple[int, int] | None:
+    """(width, height) from the file header without decoding pixels; None if Pillow cannot tell."""
+    import io
+    import warnings
+
+    try:
+        from PIL import Image
+    except ImportError:  # pragma: no cover - Pillow comes with controlnet-aux
+        return None
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            Image.MAX_IMAGE_PIXELS = None  # we apply our own limit below
+            with Image.open(io.BytesIO(data)) as im:
+                return im.size
+    except Exception:
+        return None
+
+
+def _looks_truncated(path: Path, data: bytes) -> bool:
+    """JPEG without its end-of-image marker or PNG without IEND: libjpeg would fill the rest with grey."""
+    head = data[:8]
+    if head[:3] == b"\xff\xd8\xff":
+        return b"\xff\xd9" not in data[-64:]
+    if head == b"\x89PNG\r\n\x1a\n":
+        return b"IEND" not in data[-64:]
+    return False
+
+
+def to_rgb8(img: np.ndarray) -> np.ndarray:
+    """Convert what OpenCV decodes (gray, BGR, BGRA; 8- or 16-bit) to uint8 RGB HxWx3."""
+    import cv2
+
+    if img.dtype == np.uint16:
+        img = (img >> 8).astype(np.uint8)
+    elif img.dtype != np.uint8:
+        img = np.clip(img.astype(np.float64) * (255.0 if img.max() <= 1.0 else 1.0), 0, 255).astype(np.uint8)
+    if img.ndim == 2:
+        return cv2.cvtColor(img, cv2.COLOR_GRAY2RGB)
+    if img.shape[2] == 1:
+        return cv2.cvtColor(img[:, :, 0], cv2.COLOR_GRAY2RGB)
+    if img.shape[2] == 4:
+        return cv2.cvtColor(img, cv2.COLOR_BGRA2RGB)
+    return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+
+
+def decode_image(data: bytes, path: str | os.PathLike = "<bytes>", max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
+    """Decode encoded image bytes to uint8 RGB HxWx3, or raise ImageError with the reason."""
+    import cv2
+
+    path = Path(path)
+    if len(data) == 0:
+        raise ImageError(path, "empty file (0 bytes)")
+    size = _header_size(path, data)
+    if size is not None and size[0] * size[1] > max_pixels:
+        raise ImageError(path, f"{size[0]}x{size[1]} pixels is above the limit of {max_pixels:,} "
+                               "(a decompression-bomb guard; raise PG2_MAX_PIXELS to allow it)")
+    if _looks_truncated(path, data):
+        raise ImageError(path, "truncated image file")
+    img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED | cv2.IMREAD_IGNORE_ORIENTATION)
+    if img is None or img.size == 0:
+        raise ImageError(path, "not a readable image (unknown format or corrupt data)")
+    return to_rgb8(img)
+
+
+def read_image(path: str | os.PathLike, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
+    """Read an image file as uint8 RGB HxWx3 (non-ASCII paths work), or raise ImageError."""
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise ImageError(path, "no such file") from None
+    except IsADirectoryError:
+        raise ImageError(path, "is a folder, not an image") from None
+    except OSError as e:
+        raise ImageError(path, f"cannot read ({e.strerror})") from None
+    return decode_image(data, path, max_pixels)
+
+
+def write_image(path: str | os.PathLike, rgb: np.ndarray, overwrite: bool = True) -> Path:
+    """Write uint8 RGB HxWx3 (or HxW) atomically; the format follows the suffix (PNG recommended)."""
+    import cv2
+
+    path = Path(path)
+    rgb = np.asarray(rgb)
+    if rgb.dtype != np.uint8:
+        raise ValueError(f"write_image expects uint8, got {rgb.dtype}")
+    bgr = rgb if rgb.ndim == 2 else cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
+    ok, buf = cv2.imencode(path.suffix or ".png", bgr)
+    if not ok:
+        raise DataError(f"{path}: cannot encode an image with suffix {path.suffix!r}")
+    with atomic_output(path, overwrite) as tmp:
+        tmp.write_bytes(buf.tobytes())
+    return path
+
+
+def list_images(root: str | os.PathLike) -> list[str]:
+    """Image files under `root`, recursively, as sorted POSIX paths relative to it."""
+    root = Path(root)
+    if not root.is_dir():
+        raise DataError(f"{root}: not a folder (expected a folder of images)")
+    out = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        for f in filenames:
+            if not f.startswith(".") and f.lower().endswith(IMAGE_SUFFIXES):
+                out.append(Path(dirpath, f).relative_to(root).as_posix())
+    return sorted(out)
+
+
+def resolve_under(root: str | os.PathLike, name: str) -> Path:
+    """`root / name`, refusing names that escape `root` (absolute paths, '..')."""
+    root = Path(root).resolve()
+    p = (root / name).resolve()
+    if not name or Path(name).is_absolute() or (p != root and root not in p.parents):
+        raise DataError(f"{name!r}: image name escapes the image folder {root} (expected a relative path inside it)")
+    return p
