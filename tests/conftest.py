@@ -1,0 +1,40 @@
+"""Shared fixtures: the real data beside the repository (../shared/data), skipped with a reason when absent."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def shared_data_dir() -> Path | None:
+    """`$PG2_SHARED_DATA`, else ../shared/data beside the repository; None when neither exists."""
+    env = os.environ.get("PG2_SHARED_DATA")
+    for cand in ([Path(env)] if env else []) + [REPO.parent / "shared" / "data"]:
+        if cand.is_dir():
+            return cand
+    return None
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """The real Market-1501 / DeepFashion samples; skips when absent (a user's clone). CI always has them."""
+    d = shared_data_dir()
+    if d is None:
+        if os.environ.get("CI"):
+            pytest.fail("../shared/data is missing in CI; these tests must run there")
+        pytest.skip("../shared/data not found (set PG2_SHARED_DATA); real-data tests skipped")
+    return d
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _torch_threads():
+    """Keep tests polite on small machines: one intra-op thread when torch is already in use."""
+    import sys
+
+    if "torch" in sys.modules:
+        sys.modules["torch"].set_num_threads(1)
+    yield
