@@ -183,13 +183,15 @@ def make_pairs(annotations: Sequence[Annotations], opts: PairOptions = PairOptio
     idents = list(groups)
     rng = np.random.default_rng(opts.seed)
 
-    n_test = opts.test_identities if opts.test_identities is not None else int(round(opts.test_fraction * len(idents)))
-    if n_test >= len(idents) and n_test > 0:
-        raise UsageError(f"cannot hold out {n_test} of {len(idents)} identities: nothing would be left to train on")
     # Only identities that can form a pair are eligible for the held-out set.
-    order = sorted(idents)
-    perm = rng.permutation(len(order)) if n_test else np.arange(0)
-    test_ids = sorted(order[i] for i in perm[:n_test])
+    eligible = sorted(i for i in idents if len(groups[i]) > 1)
+    paired = len(eligible)
+    n_test = opts.test_identities if opts.test_identities is not None else int(round(opts.test_fraction * paired))
+    if n_test > 0 and n_test >= paired:
+        raise UsageError(f"cannot hold out {n_test} of the {paired} identities with a pair: "
+                         "nothing would be left to train on")
+    perm = rng.permutation(paired) if n_test else np.arange(0)
+    test_ids = sorted(eligible[i] for i in perm[:n_test])
     test_set = set(test_ids)
     train_ids = [i for i in idents if i not in test_set]
 
