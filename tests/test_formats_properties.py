@@ -1,0 +1,96 @@
+"""Property-based tests of the format readers and writers: round trips, and junk is rejected cleanly."""
+
+from __future__ import annotations
+
+import numpy as np
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from pg2cli.errors import Pg2Error
+from pg2cli.formats import (
+    Annotations,
+    read_annotations,
+    read_openpose_json,
+    read_pairs,
+    write_annotations,
+    write_openpose_json,
+    write_pairs,
+)
+from pg2cli.formats.openpose import OpenPosePerson
+
+SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+
+# Names as datasets have them: any printable text without line breaks, not blank, no surrounding spaces.
+names = st.text(
+    alphabet=st.characters(blacklist_categories=("Cc", "Cs", "Zl", "Zp")), min_size=1, max_size=40
+).map(str.strip).filter(bool)
+coords = st.one_of(st.just(-1), st.integers(0, 4096))
+keypoint_rows = st.lists(st.tuples(coords, coords), min_size=18, max_size=18)
+
+
+@SETTINGS
+@given(rows=st.lists(st.tuples(names, keypoint_rows), max_size=20, unique_by=lambda r: r[0]))
+def test_annotation_csv_round_trip(tmp_path_factory, rows):
+    kp = np.full((len(rows), 18, 2), np.nan, np.float32)
+    for i, (_, pts) in enumerate(rows):
+        for k, (x, y) in enumerate(pts):
+            if x != -1 and y != -1:
+                kp[i, k] = (x, y)
+    path = tmp_path_factory.mktemp("a") / "a.csv"
+    write_annotations(path, Annotations([n for n, _ in rows], kp))
+    if not rows:
+        return  # a header-only file is valid and reads back empty
+    back = read_annotations(path)
+    assert back.names == [n for n, _ in rows]
+    np.testing.assert_array_equal(back.keypoints, kp)
+    # writing what was read gives the same bytes
+    again = path.with_name("b.csv")
+    write_annotations(again, back)
+    assert again.read_bytes() == path.read_bytes()
+
+
+@SETTINGS
+@given(pairs=st.lists(st.tuples(names, names), max_size=30))
+def test_pairs_csv_round_trip(tmp_path_factory, pairs):
+    path = tmp_path_factory.mktemp("p") / "p.csv"
+    write_pairs(path, pairs)
+    assert read_pairs(path) == pairs
+
+
+@SETTINGS
+@given(people=st.lists(st.lists(st.tuples(st.floats(0, 5000), st.floats(0, 5000), st.floats(0.01, 1)),
+                                min_size=18, max_size=18), max_size=4))
+def test_openpose_json_round_trip(tmp_path_factory, people):
+    objs = [OpenPosePerson(np.array([p[:2] for p in person], np.float32),
+                           np.array([p[2] for p in person], np.float32)) for person in people]
+    path = write_openpose_json(tmp_path_factory.mktemp("j") / "p.json", objs)
+    back = read_openpose_json(path)
+    assert len(back) == len(objs)
+    for a, b in zip(objs, back):
+        np.testing.assert_allclose(a.keypoints, b.keypoints, atol=1e-3)
+
+
+@SETTINGS
+@given(junk=st.binary(max_size=400))
+def test_junk_is_rejected_with_a_pg2_error_or_read(tmp_path_factory, junk):
+    d = tmp_path_factory.mktemp("j")
+    for reader, name in ((read_annotations, "a.csv"), (read_pairs, "p.csv"), (read_openpose_json, "o.json")):
+        path = d / name
+        path.write_bytes(junk)
+        try:
+            reader(path)
+        except Pg2Error as e:
+            assert "\n" not in str(e) and str(path) in str(e)
+
+
+@SETTINGS
+@given(text=st.text(max_size=300))
+def test_junk_text_after_a_valid_header_is_rejected_or_read(tmp_path_factory, text):
+    path = tmp_path_factory.mktemp("t") / "a.csv"
+    path.write_text("name:keypoints_y:keypoints_x\n" + text, encoding="utf-8")
+    try:
+        ann = read_annotations(path)
+    except Pg2Error as e:
+        assert str(path) in str(e)
+    else:
+        assert ann.keypoints.shape == (len(ann), 18, 2)
