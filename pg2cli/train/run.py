@@ -1,0 +1,124 @@
+"""The run directory: config.json, data.json, stats.jsonl, samples/ and checkpoints/, and what writes them."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from pg2cli.errors import DataError
+from pg2cli.fileio import write_text_atomic
+from pg2cli.images import write_image
+from pg2cli.train.checkpoint import CHECKPOINT_DIR, list_checkpoints
+
+CONFIG_FILE = "config.json"
+DATA_FILE = "data.json"
+STATS_FILE = "stats.jsonl"
+SAMPLES_DIR = "samples"
+
+
+def write_json(path: Path, obj: Any) -> None:
+    """Replace a small JSON file atomically."""
+    write_text_atomic(path, json.dumps(obj, indent=2, sort_keys=False) + "\n", overwrite=True)
+
+
+def read_json(path: Path) -> Any:
+    """A run's JSON file; DataError when missing or malformed."""
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise DataError(f"{path}: missing (is {Path(path).parent} a pg2 training run?)") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise DataError(f"{path}: not valid JSON ({e})") from None
+
+
+def data_identity(info) -> dict[str, Any]:
+    """What identifies the training data (from inspect_packed's PackedInfo): path, content fingerprint, schema,
+    sizes and the pose map settings the networks will be trained on."""
+    path = Path(info.path)
+    return {
+        "path": str(path.resolve()),
+        "fingerprint": info.fingerprint,
+        "schema": info.attrs.get("schema"),
+        "schema_version": info.schema_version,
+        "size_bytes": path.stat().st_size,
+        "height": int(info.height),
+        "width": int(info.width),
+        "num_images": int(info.num_images),
+        "num_pairs": int(info.num_pairs),
+        "pose_map": info.pose_map,
+        "pose_radius": float(info.pose_radius),
+        "pose_sigma": float(info.pose_sigma),
+    }
+
+
+def record_data(run_dir: Path, stage: int, identity: dict[str, Any]) -> None:
+    """data.json holds {"stage1": identity, "stage2": identity}: the data each stage was trained on."""
+    path = run_dir / DATA_FILE
+    doc = read_json(path) if path.exists() else {}
+    doc[f"stage{stage}"] = identity
+    write_json(path, doc)
+
+
+def is_run(run_dir: Path) -> bool:
+    return (run_dir / CONFIG_FILE).is_file()
+
+
+def clear_stage(run_dir: Path, stage: int) -> None:
+    """Remove what a stage wrote (checkpoints, samples, stats lines); stage 1 takes the whole run with it,
+    since stage 2 depends on it. Only pg2's own files are touched."""
+    stages = (1, 2) if stage == 1 else (2,)
+    for s in stages:
+        for _, p in list_checkpoints(run_dir, s):
+            p.unlink()
+        for p in (run_dir / SAMPLES_DIR).glob(f"stage{s}-*.png") if (run_dir / SAMPLES_DIR).is_dir() else ():
+            p.unlink()
+    truncate_stats(run_dir, keep=lambda rec: rec.get("stage") not in stages)
+    if stage == 1:
+        for name in (CONFIG_FILE, DATA_FILE, STATS_FILE):
+            (run_dir / name).unlink(missing_ok=True)
+        for name in (SAMPLES_DIR, CHECKPOINT_DIR):
+            d = run_dir / name
+            if d.is_dir() and not any(d.iterdir()):
+                shutil.rmtree(d)
+
+
+def truncate_stats(run_dir: Path, keep) -> None:
+    """Rewrite stats.jsonl keeping the records for which keep(record) is true (e.g. after a resume, drop the
+    lines a crashed run wrote past its last checkpoint)."""
+    path = run_dir / STATS_FILE
+    if not path.exists():
+        return
+    lines = [ln for ln in path.read_text(encoding="utf-8").splitlines() if ln.strip()]
+    kept = [ln for ln in lines if keep(json.loads(ln))]
+    if len(kept) != len(lines):
+        write_text_atomic(path, "".join(ln + "\n" for ln in kept), overwrite=True)
+
+
+class StatsWriter:
+    """Appends one JSON line per logging step to stats.jsonl (flushed at once, so `tail -f` works)."""
+
+    def __init__(self, run_dir: Path):
+        self.path = run_dir / STATS_FILE
+
+    def write(self, record: dict[str, Any]) -> None:
+        with open(self.path, "a", encoding="utf-8") as f:
+            f.write(json.dumps(record) + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+
+
+def save_sample_grid(path: Path, columns: list[np.ndarray]) -> Path:
+    """One row per fixed pair, one column per image kind (each [B, H, W, 3] uint8), 2-px white gutters."""
+    b, h, w, _ = columns[0].shape
+    gap = 2
+    grid = np.full((b * (h + gap) - gap, len(columns) * (w + gap) - gap, 3), 255, np.uint8)
+    for j, col in enumerate(columns):
+        for i in range(b):
+            grid[i * (h + gap): i * (h + gap) + h, j * (w + gap): j * (w + gap) + w] = col[i]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return write_image(path, grid, overwrite=True)
