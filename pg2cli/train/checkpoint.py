@@ -179,11 +179,14 @@ def load_generators(path: str | Path, stage: int | None = None, device: str | to
     if stage == 1:
         found = 1  # a stage-2 checkpoint holds its frozen G1 too
     config = config_from_dict(ckpt["config"], str(ckpt_path))
-    nets = build(config.model, ("g1", "g2") if found == 2 else ("g1",))
+    # Built on the meta device and given the (memory-mapped) saved tensors: no random initialisation to throw
+    # away and no copy, which is most of a cold `pg2 generate`.
+    with torch.device("meta"):
+        nets = build(config.model, ("g1", "g2") if found == 2 else ("g1",))
     try:
-        nets.g1.load_state_dict(ckpt["nets"]["g1"])
+        nets.g1.load_state_dict(ckpt["nets"]["g1"], assign=True)
         if nets.g2 is not None:
-            nets.g2.load_state_dict(ckpt["nets"]["g2"])
+            nets.g2.load_state_dict(ckpt["nets"]["g2"], assign=True)
     except (KeyError, RuntimeError) as e:
         raise DataError(f"{ckpt_path}: weights do not match the saved config ({str(e).splitlines()[0]})") from None
     for net in (nets.g1, nets.g2):
