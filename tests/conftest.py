@@ -38,3 +38,14 @@ def _torch_threads():
     if "torch" in sys.modules:
         sys.modules["torch"].set_num_threads(1)
     yield
+
+
+@pytest.fixture(autouse=True)
+def _no_flush_to_zero():
+    """Training and generation turn on flushing of denormal floats process-wide (a CPU speed fix); turn it off
+    after each test, or later ones see a flush-to-zero FPU (Hypothesis refuses to generate floats then)."""
+    yield
+    import sys
+
+    if "torch" in sys.modules:
+        sys.modules["torch"].set_flush_denormal(False)

@@ -205,10 +205,20 @@ def _worker_pool(settings: _Settings, workers: int) -> Iterator:
     # fork on Linux: a worker starts in milliseconds and does not re-run the caller's __main__ (spawn would, so
     # a script without an `if __name__ == "__main__":` guard would break). Workers only run encode_sample.
     ctx = mp.get_context("fork" if sys.platform.startswith("linux") else "spawn")
-    with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker, initargs=(settings,)) as pool:
-        for fut in [pool.submit(int) for _ in range(workers)]:
-            fut.result()  # the workers exist now
-        yield pool
+    import cv2
+
+    # OpenCV's own worker threads (alive once any parallel cv2 call ran in this process) do not survive a fork:
+    # a child forked beside them hangs in its first cv2 call. Stop them while the workers are forked.
+    cv_threads = cv2.getNumThreads()
+    cv2.setNumThreads(1)
+    try:
+        with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker, initargs=(settings,)) as pool:
+            for fut in [pool.submit(int) for _ in range(workers)]:
+                fut.result()  # the workers exist now
+            cv2.setNumThreads(cv_threads)
+            yield pool
+    finally:
+        cv2.setNumThreads(cv_threads)
 
 
 def _encoded(settings: _Settings, batches: Iterator[list], pool, workers: int) -> Iterator[tuple[list, list]]:

@@ -75,7 +75,8 @@ def _load_state_dict(path: Path, what: str) -> dict:
     try:
         sd = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # a truncated or foreign file: say which
-        raise MissingWeightsError(f"{path}: cannot load the {what} weights ({type(e).__name__}: {str(e).splitlines()[0]})") from None
+        raise MissingWeightsError(f"{path}: cannot load the {what} weights "
+                                  f"({type(e).__name__}: {str(e).splitlines()[0]})") from None
     if not isinstance(sd, dict):
         raise MissingWeightsError(f"{path}: expected a state dict for the {what} weights, found {type(sd).__name__}")
     return sd

@@ -50,7 +50,7 @@ class Annotations:
 def _parse_list(raw: str, path: Path, lineno: int, column: str) -> list[int]:
     try:
         values = json.loads(raw)
-    except json.JSONDecodeError:
+    except ValueError:  # JSONDecodeError, or an integer literal above Python's 4300-digit limit
         raise FormatError(path, f"{column} is not a JSON list: {raw.strip()[:60]!r}", lineno) from None
     if not isinstance(values, list):
         raise FormatError(path, f"{column} is not a JSON list: {raw.strip()[:60]!r}", lineno)
@@ -58,8 +58,8 @@ def _parse_list(raw: str, path: Path, lineno: int, column: str) -> list[int]:
         raise FormatError(path, f"{column} has {len(values)} values, expected {NUM_KEYPOINTS}", lineno)
     out = []
     for v in values:
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or v != v:
-            raise FormatError(path, f"{column} holds {v!r}, expected integers (-1 = missing)", lineno)
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not abs(v) < 2**31:  # NaN, inf, overflow
+            raise FormatError(path, f"{column} holds {v!r:.30}, expected integers (-1 = missing)", lineno)
         if v < 0 and v != MISSING:
             raise FormatError(path, f"{column} holds {v}, expected a coordinate >= 0 or -1 for missing", lineno)
         out.append(v)

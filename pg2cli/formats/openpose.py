@@ -42,7 +42,9 @@ def people_from_openpose(doc: object, source: str = "<json>") -> list[OpenPosePe
     people = []
     for i, person in enumerate(doc["people"]):
         flat = person.get("pose_keypoints_2d") if isinstance(person, dict) else None
-        if not isinstance(flat, list) or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in flat):
+        # Numbers only; an int too big for float64 would raise OverflowError below (NaN/inf floats = missing).
+        if not isinstance(flat, list) or not all(isinstance(v, (int, float)) and not isinstance(v, bool)
+                                                 and (isinstance(v, float) or abs(v) < 1e300) for v in flat):
             raise FormatError(source, f"people[{i}].pose_keypoints_2d is not a list of numbers")
         if len(flat) not in (3 * NUM_KEYPOINTS, 3 * 25):
             raise FormatError(source, f"people[{i}].pose_keypoints_2d has {len(flat)} values, "
@@ -66,7 +68,7 @@ def read_openpose_json(path: str | os.PathLike) -> list[OpenPosePerson]:
         raise DataError(f"{path}: no such file (expected an OpenPose JSON file)")
     try:
         doc = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+    except ValueError as e:  # bad JSON, not UTF-8, or an integer above Python's 4300-digit limit
         raise FormatError(path, f"not valid JSON ({e})") from None
     return people_from_openpose(doc, str(path))
 
