@@ -30,10 +30,28 @@ def _root(
     """Pose Guided Person Image Generation (PG²)."""
 
 
-def _register() -> None:
-    from pg2cli.cli.make_pairs import make_pairs_cmd
+# (command name, module in pg2cli.cli, function): the order of `pg2 --help`, the pipeline's order.
+# The modules import only typer and the standard library; each command imports its core when it runs.
+COMMANDS = (
+    ("extract-pose", "extract_pose", "extract_pose_cmd"),
+    ("make-pairs", "make_pairs", "make_pairs_cmd"),
+    ("pack", "pack", "pack_cmd"),
+    ("info", "info", "info_cmd"),
+    ("show", "show", "show_cmd"),
+    ("train", "train", "train_cmd"),
+    ("eval", "eval", "eval_cmd"),
+    ("generate", "generate", "generate_cmd"),
+    ("animate", "animate", "animate_cmd"),
+    ("demo-data", "demo_data", "demo_data_cmd"),
+    ("quickstart", "quickstart", "quickstart_cmd"),
+)
 
-    app.command("make-pairs")(make_pairs_cmd)
+
+def _register() -> None:
+    from importlib import import_module
+
+    for name, module, function in COMMANDS:
+        app.command(name)(getattr(import_module(f"pg2cli.cli.{module}"), function))
 
 
 _register()
