@@ -23,6 +23,33 @@ def temp_name(path: Path) -> Path:
     return path.with_name(f".{path.stem}.partial-{os.getpid()}{path.suffix}")
 
 
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by someone else
+        return True
+    return True
+
+
+def remove_stale_partials(path: Path) -> list[Path]:
+    """Remove temporary files of `path` left by a killed writer (their process is gone); return them.
+
+    A writer killed with SIGKILL cannot clean up after itself; the next writer of the same output does.
+    """
+    removed = []
+    prefix = f".{path.stem}.partial-"
+    if not path.parent.is_dir():
+        return removed
+    for cand in path.parent.glob(f"{prefix}*{path.suffix}"):
+        pid = cand.name[len(prefix):len(cand.name) - len(path.suffix) if path.suffix else None]
+        if pid.isdigit() and int(pid) != os.getpid() and not _pid_alive(int(pid)):
+            cand.unlink(missing_ok=True)
+            removed.append(cand)
+    return removed
+
+
 @contextmanager
 def atomic_output(path: str | os.PathLike, overwrite: bool = False) -> Iterator[Path]:
     """Yield a temporary path; on success rename it to `path`, on any failure remove it.
@@ -31,6 +58,7 @@ def atomic_output(path: str | os.PathLike, overwrite: bool = False) -> Iterator[
     """
     path = check_output(path, overwrite)
     path.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_partials(path)
     tmp = temp_name(path)
     try:
         yield tmp

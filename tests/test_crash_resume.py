@@ -348,3 +348,49 @@ def test_train_ctrl_c_ends_cleanly_keeping_complete_checkpoints(packed4, tmp_pat
     saved = list_checkpoints(out, 1)
     assert saved and all(load_checkpoint(p)["step"] == s for s, p in saved)  # each one complete
     assert partials(out) == []
+
+
+def test_stale_partial_of_a_killed_writer_is_removed_by_the_next_writer(tmp_path):
+    """A SIGKILLed writer leaves its hidden temporary file; the next write of the same output removes it
+    (and leaves a live process's temporary file alone)."""
+    import os
+    import subprocess
+    import sys
+
+    from pg2cli.fileio import temp_name, write_text_atomic
+
+    out = tmp_path / "result.csv"
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                          text=True, check=True).stdout.strip()
+    stale = out.with_name(f".result.partial-{dead}.csv")
+    stale.write_text("half")
+    live = out.with_name(f".result.partial-{os.getppid()}.csv")
+    live.write_text("in progress")
+    write_text_atomic(out, "done\n")
+    assert out.read_text() == "done\n"
+    assert not stale.exists() and live.exists()
+    assert not temp_name(out).exists()
+
+
+def test_sigterm_ends_a_command_like_ctrl_c(tmp_path):
+    """`kill` (SIGTERM, as schedulers pre-empt) gives the same clean one-line exit as Ctrl-C."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    code = ("import os, signal, sys, time\n"
+            "sys.argv = ['pg2', 'demo-data', sys.argv[1], '--people', '400', '--poses', '20']\n"
+            "from pg2cli.cli import main\n"
+            "main()\n")
+    out = tmp_path / "demo"
+    proc = subprocess.Popen([sys.executable, "-c", code, str(out)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while not any(out.glob(".images.partial-*")) and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.05)  # wait until it is drawing people, so the handler is installed
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err and "interrupted" in err
+    assert not (out / "annotations.csv").exists()

@@ -57,5 +57,13 @@ def _register() -> None:
 _register()
 
 
+def _terminate(signum, frame) -> None:
+    """SIGTERM (pre-emption, `kill`) ends a command like Ctrl-C: temporary outputs are removed, one line."""
+    raise KeyboardInterrupt
+
+
 def main() -> None:
+    import signal
+
+    signal.signal(signal.SIGTERM, _terminate)
     app(prog_name="pg2")
