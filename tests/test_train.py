@@ -278,7 +278,14 @@ def test_cli_trains_both_stages(market4_h5, tmp_path):
     r = runner.invoke(app, common + ["--stage", "1"])
     assert r.exit_code == 0, r.output
     assert "stage1-00000002.pt" in r.output and "--stage 2" in r.output
-    r = runner.invoke(app, common[:-2] + ["--stage", "2", "--iters", "2"])  # model settings come from the run
+    r = runner.invoke(app, common + ["--stage", "2", "--threads", "0"])
+    assert r.exit_code == 2 and "--threads 0: expected a count >= 1" in r.output
+    import torch
+
+    before = torch.get_num_threads()
+    r = runner.invoke(app, common[:-2] + ["--stage", "2", "--iters", "2", "--threads", "1"])  # settings from the run
+    assert torch.get_num_threads() == 1
+    torch.set_num_threads(before)
     assert r.exit_code == 0, r.output
     assert json.loads((tmp_path / "run" / "config.json").read_text())["model"]["base_channels"] == 8
     r = runner.invoke(app, common + ["--stage", "1"])
