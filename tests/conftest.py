@@ -30,6 +30,22 @@ def shared_data() -> Path:
     return d
 
 
+@pytest.fixture(scope="session")
+def market(shared_data) -> Path:
+    """The 187 real Market-1501 crops: images/, annotations.csv, pairs.csv."""
+    return shared_data / "market"
+
+
+@pytest.fixture(scope="session")
+def packed_market(market, tmp_path_factory):
+    """(path, PackReport) of the real Market crops packed once with the defaults; read-only for tests."""
+    from pg2cli.data.pack import PackOptions, pack
+
+    out = tmp_path_factory.mktemp("packed") / "market.h5"
+    report = pack(market / "images", market / "annotations.csv", market / "pairs.csv", out, PackOptions(workers=0))
+    return out, report
+
+
 @pytest.fixture(autouse=True, scope="session")
 def _torch_threads():
     """Keep tests polite on small machines: one intra-op thread when torch is already in use."""

@@ -173,11 +173,6 @@ def packed_bytes(folder: Path) -> int:
 
 
 @pytest.fixture(scope="module")
-def market(shared_data) -> Path:
-    return shared_data / "market"
-
-
-@pytest.fixture(scope="module")
 def pack_reference(market, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("ref") / "market.h5"
     run_to_end(pack_cmd(market, out))

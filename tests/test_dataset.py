@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 
 from pg2cli.data.dataset import PackedReader, PairDataset, to_float
-from pg2cli.data.pack import PackOptions, pack
 from pg2cli.data.render import render_pose_maps, render_pose_mask
 from pg2cli.formats import read_annotations, read_pairs
 from pg2cli.images import read_image
@@ -16,15 +15,8 @@ torch = pytest.importorskip("torch")
 
 
 @pytest.fixture(scope="module")
-def market(shared_data):
-    return shared_data / "market"
-
-
-@pytest.fixture(scope="module")
-def packed(market, tmp_path_factory):
-    out = tmp_path_factory.mktemp("ds") / "market.h5"
-    pack(market / "images", market / "annotations.csv", market / "pairs.csv", out, PackOptions(workers=0))
-    return out
+def packed(packed_market):
+    return packed_market[0]
 
 
 def _first(ds, flipped: bool) -> int:

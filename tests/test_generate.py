@@ -22,11 +22,6 @@ TARGET = "0007_c3s3_077419_03.png"
 
 
 @pytest.fixture(scope="module")
-def market(shared_data):
-    return shared_data / "market"
-
-
-@pytest.fixture(scope="module")
 def target_kp(market):
     from pg2cli.formats import read_annotations
 

@@ -67,11 +67,6 @@ def refused(args, code: int, message: str, outputs=()) -> str:
 
 
 @pytest.fixture(scope="module")
-def market(shared_data) -> Path:
-    return shared_data / "market"
-
-
-@pytest.fixture(scope="module")
 def market_ann(market):
     return read_annotations(market / "annotations.csv")
 

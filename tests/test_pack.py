@@ -25,15 +25,8 @@ runner = CliRunner()
 
 
 @pytest.fixture(scope="module")
-def market(shared_data):
-    return shared_data / "market"
-
-
-@pytest.fixture(scope="module")
-def packed(market, tmp_path_factory):
-    out = tmp_path_factory.mktemp("pack") / "market.h5"
-    report = pack(market / "images", market / "annotations.csv", market / "pairs.csv", out, PackOptions(workers=0))
-    return out, report
+def packed(packed_market):
+    return packed_market
 
 
 def test_round_trip_equals_sources(market, packed):
