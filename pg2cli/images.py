@@ -38,14 +38,17 @@ def _header_size(path: Path, data: bytes) -> tuple[int, int] | None:
         from PIL import Image
     except ImportError:  # pragma: no cover - Pillow comes with controlnet-aux
         return None
+    limit = Image.MAX_IMAGE_PIXELS
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            Image.MAX_IMAGE_PIXELS = None  # we apply our own limit below
+            Image.MAX_IMAGE_PIXELS = None  # we apply our own limit; restored below for other Pillow users
             with Image.open(io.BytesIO(data)) as im:
                 return im.size
     except Exception:
         return None
+    finally:
+        Image.MAX_IMAGE_PIXELS = limit
 
 
 def _looks_truncated(path: Path, data: bytes) -> bool:
