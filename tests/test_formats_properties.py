@@ -94,3 +94,52 @@ def test_junk_text_after_a_valid_header_is_rejected_or_read(tmp_path_factory, te
         assert str(path) in str(e)
     else:
         assert ann.keypoints.shape == (len(ann), 18, 2)
+
+
+# The whole-file fast path of read_annotations must give exactly what the row-by-row parser gives, and leave
+# every malformed file to it (so the error names the line).
+_valid = st.lists(st.integers(-1, 5000).map(str), min_size=18, max_size=18)
+_bad = st.sampled_from(["", " ", "-", "--1", "1 2", "5-", "-2", "1.0", "99999999999999999999", "2147483648", "0x1",
+                        "1,2", "[1]"])
+
+
+@SETTINGS
+@given(rows=st.lists(st.tuples(_valid, _valid), min_size=1, max_size=6), spaces=st.booleans(),
+       corrupt=st.one_of(st.none(), st.tuples(st.integers(0, 5), st.integers(0, 35), _bad)),
+       resize=st.one_of(st.none(), st.tuples(st.integers(0, 5), st.sampled_from([17, 19]))))
+def test_annotation_fast_path_equals_row_by_row_parsing(tmp_path_factory, rows, spaces, corrupt, resize):
+    import pg2cli.formats.annotations as A
+
+    rows = [(list(ys), list(xs)) for ys, xs in rows]
+    if corrupt is not None:
+        r, k, bad = corrupt
+        ys, xs = rows[r % len(rows)]
+        (ys if k < 18 else xs)[k % 18] = bad
+    if resize is not None:
+        r, n = resize
+        ys, xs = rows[r % len(rows)]
+        rows[r % len(rows)] = ((ys + ["3"])[:n], xs)
+    sep = ", " if spaces else ","
+    lines = [A.ANNOTATION_HEADER] + [f"img{i}.png: [{sep.join(ys)}]: [{sep.join(xs)}]" for i, (ys, xs) in enumerate(rows)]
+    path = tmp_path_factory.mktemp("f") / "a.csv"
+    path.write_text("\n".join(lines) + "\n")
+
+    def parse(fast: bool):
+        saved = A._read_fast
+        if not fast:
+            A._read_fast = lambda *a: None
+        try:
+            return read_annotations(path)
+        except Pg2Error as e:
+            return str(e)
+        finally:
+            A._read_fast = saved
+
+    ref, got = parse(False), parse(True)
+    if isinstance(ref, str):
+        assert got == ref
+    else:
+        assert got.names == ref.names
+        np.testing.assert_array_equal(got.keypoints, ref.keypoints)
+    if corrupt is None and resize is None:  # well-formed: the fast path itself took it
+        assert A._read_fast(path, path.read_text().splitlines()) is not None

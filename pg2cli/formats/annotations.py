@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Iterator
@@ -66,6 +67,53 @@ def _parse_list(raw: str, path: Path, lineno: int, column: str) -> list[int]:
     return out
 
 
+_INT_LIST_CHARS = frozenset("0123456789-, ")
+
+
+def _fast_keypoints(ys: list[str], xs: list[str]) -> np.ndarray | None:
+    """Keypoints [N, 18, 2] of well-formed rows (integer lists of 18, >= -1) parsed all at once, or None if any
+    row is not plainly well-formed (the caller then parses row by row, which names the bad line)."""
+    inner = []
+    for raw in ys + xs:
+        s = raw.strip()
+        if len(s) < 2 or s[0] != "[" or s[-1] != "]":
+            return None
+        inner.append(s[1:-1])
+    text = ",".join(inner)
+    if not _INT_LIST_CHARS.issuperset(text):
+        return None
+    compact = "," + text.replace(" ", "") + ","
+    if ",," in compact or ",-," in compact:  # an empty field or a lone minus (NumPy would read 0)
+        return None
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # NumPy warns (here: raises) when the text does not parse to its end
+        try:
+            values = np.fromstring(text, dtype=np.int64, sep=",")
+        except (ValueError, DeprecationWarning):  # "1 2", "--1", "5-"
+            return None
+    if values.size != 2 * NUM_KEYPOINTS * len(ys) or (values < MISSING).any() or (values >= 2**31).any():
+        return None
+    v = values.reshape(2, len(ys), NUM_KEYPOINTS)
+    kp = np.stack([v[1], v[0]], axis=-1).astype(np.float32)  # (x, y)
+    kp[(v[0] == MISSING) | (v[1] == MISSING)] = np.nan
+    return kp
+
+
+def _read_fast(path: Path, lines: list[str]) -> Annotations | None:
+    """The whole file at once when every row is plainly well-formed and names are unique, else None."""
+    body = [line for line in lines[1:] if line.strip()]
+    parts = [line.rsplit(":", 2) for line in body]
+    if any(len(p) != 3 for p in parts):
+        return None
+    names = [p[0].strip() for p in parts]
+    if not all(names) or len(set(names)) != len(names):
+        return None
+    kp = _fast_keypoints([p[1] for p in parts], [p[2] for p in parts])
+    if kp is None:
+        return None
+    return Annotations(names, kp.reshape(-1, NUM_KEYPOINTS, 2), [str(path)] * len(names))
+
+
 def read_annotations(path: str | os.PathLike) -> Annotations:
     """Read an annotation CSV. Any malformed row raises FormatError naming the file and line."""
     path = Path(path)
@@ -73,6 +121,9 @@ def read_annotations(path: str | os.PathLike) -> Annotations:
     header = lines[0].strip()
     if header != ANNOTATION_HEADER:
         raise FormatError(path, f"header is {header[:60]!r}, expected {ANNOTATION_HEADER!r}", 1)
+    fast = _read_fast(path, lines)
+    if fast is not None:
+        return fast
     names: list[str] = []
     kps: list[np.ndarray] = []
     seen: dict[str, int] = {}
