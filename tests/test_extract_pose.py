@@ -222,6 +222,16 @@ def test_cli_under_torchrun_takes_its_rank_shard(folder, tmp_path, monkeypatch):
     assert r.exit_code == 2 and "torchrun" in r.output
 
 
+def test_cli_refine_is_for_the_openpose_backend_only(folder, tmp_path):
+    out = tmp_path / "ann.csv"
+    r = runner.invoke(app, ["extract-pose", str(folder), "-o", str(out), "--backend", "mediapipe", "--refine"])
+    assert r.exit_code == 2 and r.output.count("\n") == 1
+    assert "--refine applies to the openpose backend only" in r.output
+    assert not out.exists()
+    r = runner.invoke(app, ["extract-pose", "--help"])
+    assert "--refine" in r.output and "--no-refine" in r.output
+
+
 @pytest.mark.slow
 def test_cli_resumes_after_a_killed_process(shared_data, tmp_path):
     """Kill a real run mid-way (SIGKILL): the CSV stays valid, a rerun completes it with no duplicate."""
@@ -272,6 +282,9 @@ def test_cli_openpose_with_weights_from_a_folder_or_the_environment(folder, tmp_
     monkeypatch.setenv("PG2_OPENPOSE_WEIGHTS", str(random_weights))
     r = runner.invoke(app, args + ["--overwrite"])
     assert r.exit_code == 0, r.output
+    r = runner.invoke(app, args + ["--overwrite", "--refine"])  # sub-pixel keypoints: same rows, other numbers
+    assert r.exit_code == 0, r.output
+    assert len(read_annotations(out)) == 7
     r = runner.invoke(app, args + ["--overwrite", "--weights", str(tmp_path / "nowhere")])
     assert r.exit_code == 1 and "nowhere" in r.output and r.output.count("\n") == 1
 

@@ -90,9 +90,9 @@ def controlnet_people(cn, paf, heat, geom):
                     np.float32).reshape(-1, NUM_KEYPOINTS, 2)
 
 
-def pg2_people(paf, heat, geom):
+def pg2_people(paf, heat, geom, refine=False):
     """pg2's decoding of a batch of maps: per image [P, 18, 2]."""
-    out = D.decode_batch([(torch.as_tensor(np.stack(paf)), torch.as_tensor(np.stack(heat)))], [geom])
+    out = D.decode_batch([(torch.as_tensor(np.stack(paf)), torch.as_tensor(np.stack(heat)))], [geom], refine=refine)
     return [np.array([p.keypoints for p in people], np.float32).reshape(-1, NUM_KEYPOINTS, 2) for people in out]
 
 
@@ -128,7 +128,8 @@ def test_decoder_recovers_the_real_market_keypoints(market):
 
     Within 6 px of the edge a stride-8 map cannot place a peak (the upsampler replicates the border cell and
     the reference's reflect-mode smoothing merges a peak with its mirror image): controlnet-aux shows the
-    same shift there (see the next test), so the 99% bar applies to the points further in (and on the edge).
+    same shift there (see the next test), so the 99% bar applies to the points further in (and on the edge);
+    `refine=True` meets it for every visible point (test_refine_recovers_every_real_market_keypoint).
     """
     geom = D.geometry(128, 64, 184)
     maps = [render_maps([kp], geom) for kp in market.keypoints]
@@ -202,6 +203,119 @@ def test_two_scales_average_their_maps(market):
         assert len(b) == 1
         present = np.isfinite(a[0]).all(-1)
         assert (np.abs(b[0].keypoints - a[0])[present] <= 2).all()
+
+
+# Sub-pixel refinement (refine=True): a log-space Gaussian fit on the network-resolution heatmaps.
+
+
+def refined_errors(market, geom, keypoints=None, scales=None):
+    """(refined [N, 18, 2], unrefined [N, 18, 2], truth) for one person per image drawn from `keypoints`."""
+    kp = market.keypoints if keypoints is None else keypoints
+    geoms = scales or [geom]
+    outputs = []
+    for g in geoms:
+        maps = [render_maps([k], g) for k in kp]
+        outputs.append((torch.as_tensor(np.stack([m[0] for m in maps])), torch.as_tensor(np.stack([m[1] for m in maps]))))
+    found = {}
+    for refine in (True, False):
+        people = D.decode_batch(outputs, geoms, refine=refine)
+        assert [len(p) for p in people] == [1] * len(kp)
+        found[refine] = np.stack([p[0].keypoints for p in people])
+    return found[True], found[False], kp
+
+
+def test_refine_recovers_every_real_market_keypoint(market):
+    """The acceptance bar on every visible keypoint, border ones included: >= 99% within 1 px."""
+    refined, plain, kp = refined_errors(market, D.geometry(128, 64, 184))
+    visible = np.isfinite(kp).all(-1)
+    assert visible.sum() > 2500
+    err = np.abs(refined - kp).max(-1)
+    assert np.isfinite(err[visible]).all()
+    assert (err[visible] <= 1).mean() >= 0.99
+    assert (err[visible] <= 0.1).mean() >= 0.99  # ideal Gaussian maps: the log fit is exact
+    assert (np.abs(plain - kp).max(-1)[visible] <= 1).mean() < 0.99  # what refine is for
+    assert refined.dtype == np.float32 and (refined[visible] >= 0).all()
+    assert (refined[visible] <= [63, 127]).all()
+
+
+def test_refine_leaves_inner_keypoints_where_the_decoder_puts_them(market):
+    refined, plain, kp = refined_errors(market, D.geometry(128, 64, 184))
+    edge = np.minimum.reduce([kp[..., 0], kp[..., 1], 63 - kp[..., 0], 127 - kp[..., 1]])
+    inner = np.isfinite(kp).all(-1) & (edge >= 8)
+    assert inner.sum() > 1500
+    assert (np.abs(refined - plain).max(-1)[inner] <= 1).all()
+    assert (np.isfinite(refined) == np.isfinite(plain)).all()
+
+
+@pytest.mark.parametrize("image, target", [((128, 64), 368), ((100, 80), 368), ((100, 80), 184)])
+def test_refine_on_other_geometries_and_off_grid_keypoints(market, image, target):
+    """Another network size, another image size (non-integer scale factors) and keypoints off the pixel grid."""
+    h, w = image
+    rng = np.random.default_rng(2)
+    kp = market.keypoints * np.array([(w - 1) / 63, (h - 1) / 127], np.float32)
+    kp = np.clip(kp + rng.uniform(-0.5, 0.5, kp.shape), 0, [w - 1, h - 1]).astype(np.float32)
+    refined, _, _ = refined_errors(market, D.geometry(h, w, target), keypoints=kp)
+    visible = np.isfinite(kp).all(-1)
+    err = np.abs(refined - kp).max(-1)
+    assert (err[visible] <= 1).mean() >= 0.99  # a keypoint the association misses counts as wrong
+    assert (err[np.isfinite(err)] <= 0.1).all()
+
+
+def test_refine_with_two_scales_uses_the_finer_grid(market):
+    g1, g2 = D.geometry(128, 64, 184), D.geometry(128, 64, 368)
+    kp = market.keypoints[:24]
+    both, plain, _ = refined_errors(market, g1, keypoints=kp, scales=[g1, g2])
+    fine, _, _ = refined_errors(market, g2, keypoints=kp)
+    visible = np.isfinite(kp).all(-1)
+    assert (np.abs(both - kp).max(-1)[visible] <= 1).all()
+    np.testing.assert_allclose(both[visible], fine[visible], atol=1e-4)  # the 368 grid's fit
+    assert (np.isfinite(both) == np.isfinite(plain)).all()
+
+
+def test_refine_keeps_the_people_on_noisy_crowded_maps(market):
+    """Spurious peaks and several people: refine changes positions only, never who or which parts are found."""
+    rng = np.random.default_rng(3)
+    geom = D.geometry(128, 160, 184)
+    pafs, heats = [], []
+    for i in range(8):
+        people = []
+        for j in rng.choice(len(market), 1 + i % 3, replace=False):
+            kp = market.keypoints[j] + np.array([rng.integers(0, 96), rng.integers(-8, 8)], np.float32)
+            kp[(kp[:, 0] > 159) | (kp[:, 1] < 0) | (kp[:, 1] > 127)] = np.nan
+            people.append(kp)
+        paf, heat = render_maps(people, geom)
+        h, w = heat.shape[1:]
+        uu, vv = np.meshgrid(np.arange(w), np.arange(h))
+        for k in rng.integers(0, NUM_KEYPOINTS, 20):
+            u, v = rng.random(2) * (w, h)
+            heat[k] += rng.uniform(0.2, 1) * np.exp(-((uu - u) ** 2 + (vv - v) ** 2) / 2).astype(np.float32)
+        heat += rng.normal(0, 0.02, heat.shape).astype(np.float32)  # some cells <= 0: the fit must fall back
+        pafs.append(paf + rng.normal(0, 0.15, paf.shape).astype(np.float32))
+        heats.append(heat)
+    plain, refined = pg2_people(pafs, heats, geom), pg2_people(pafs, heats, geom, refine=True)
+    for p, r in zip(plain, refined):
+        assert p.shape == r.shape and (np.isfinite(p) == np.isfinite(r)).all()
+        present = np.isfinite(p).all(-1)
+        assert (np.abs(p - r)[present] <= 8).all()
+        assert (r[present] >= 0).all() and (r[present] <= [159, 127]).all()
+
+
+def test_refine_falls_back_on_maps_it_cannot_fit():
+    """A flat-topped peak and a one-cell-wide grid keep the decoder's integer pixels."""
+    geom = D.geometry(16, 2, 16)  # a 2 x 1 grid: no 3-cell fit along either axis
+    h, w = geom.padded[0] // D.STRIDE, geom.padded[1] // D.STRIDE
+    heat = torch.zeros(1, 19, h, w)
+    heat[0, 0] = 1.0
+    paf = torch.zeros(1, 38, h, w)
+    pb = pp = torch.zeros(1, dtype=torch.long)
+    px, py = torch.tensor([1]), torch.tensor([5])
+    out = D.refine_peaks(heat, geom, pb, pp, px, py)
+    assert out.tolist() == [[1.0, 5.0]]
+    geom = D.geometry(64, 64, 64)  # 8 x 8 cells, a plateau of equal values: flat fits
+    heat = torch.zeros(1, 19, 8, 8)
+    heat[0, 0] = 0.5
+    assert D.refine_peaks(heat, geom, pb, pp, torch.tensor([30]), torch.tensor([12])).tolist() == [[30.0, 12.0]]
+    assert D.decode_batch([(paf, torch.zeros(1, 19, h, w))], [D.geometry(16, 2, 16)], refine=True) == [[]]
 
 
 # The body network itself: the same inputs and outputs as controlnet-aux's Body on real crops.

@@ -20,6 +20,7 @@ def extract_pose_cmd(
     device: str = typer.Option("auto", "--device", help="openpose: auto | cpu | cuda | cuda:N."),
     batch_size: Optional[int] = typer.Option(None, "--batch-size", help="Images per batch (one size per network pass) [default: 16 on a CPU, 64 on a GPU]."),
     scale: Optional[List[float]] = typer.Option(None, "--scale", help="openpose: network input height in pixels (default 184, controlnet-aux's); repeat to average several."),
+    refine: bool = typer.Option(False, "--refine/--no-refine", help="openpose: sub-pixel, DARK-style refinement on the network's heatmaps; more accurate near image borders (where controlnet-aux's decoder pulls keypoints onto the edge). Off by default to reproduce controlnet-aux / PG²'s annotations."),
     mediapipe_mode: str = typer.Option("auto", "--mediapipe-mode", help="mediapipe: auto | roi (tight person crops) | detector (photos)."),
     shard: Optional[str] = typer.Option(None, "--shard", help="Process only shard I/N (a stable 1/N of the images, e.g. 0/4); merge the CSVs with make-pairs."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Start the CSV afresh instead of resuming it."),
@@ -55,10 +56,12 @@ def extract_pose_cmd(
         raise UsageError(f"{images_dir}: not a folder (expected a folder of images)")
 
     err = err_console()
-    opts: dict = ({"scales": tuple(scale) if scale else (184.0,), "batch_size": batch_size}
+    opts: dict = ({"scales": tuple(scale) if scale else (184.0,), "batch_size": batch_size, "refine": refine}
                   if backend == "openpose" else {"mode": mediapipe_mode})
     if backend != "openpose" and scale:
         raise UsageError("--scale applies to the openpose backend only")
+    if backend != "openpose" and refine:
+        raise UsageError("--refine applies to the openpose backend only (mediapipe gives sub-pixel keypoints itself)")
     with err.status(f"loading the {backend} model"):
         model = get_backend(backend, weights=str(weights) if weights else None, device=device, **opts)
 

@@ -48,7 +48,8 @@ def get_backend(name: str = "openpose", weights: str | os.PathLike | None = None
                 **opts) -> PoseBackend:
     """A ready pose backend by name.
 
-    openpose options: scales (network input heights, default (184,)), batch_size (16 on a CPU, 64 on a GPU).
+    openpose options: scales (network input heights, default (184,)), batch_size (16 on a CPU, 64 on a GPU),
+    refine (sub-pixel DARK-style keypoints, default False: controlnet-aux's integer pixels).
     mediapipe options: mode ("auto" | "roi" | "detector"), min_visibility (0.5), detection_confidence (0.3).
     """
     if name not in _FACTORIES:

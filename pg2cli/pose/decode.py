@@ -6,7 +6,9 @@ in Python (8x Lanczos upsampling, cropping the padding, resizing to the image, G
 linear map along each axis, so it is folded into one small matrix per axis, built once per geometry by
 running the very same OpenCV / SciPy operations on identity matrices. Full-resolution maps are made only for
 the 18 smoothed heatmaps (peak finding needs them); heatmap scores and affinity samples are read at their
-points straight from the network-resolution maps.
+points straight from the network-resolution maps. `decode_batch(..., refine=True)` then moves each keypoint to
+a sub-pixel, DARK-style estimate from the network-resolution heatmap (`refine_peaks`), opt-in because
+controlnet-aux (and PG²'s annotations) keep integer pixels, pulled onto the edge within ~6 px of the border.
 """
 
 from __future__ import annotations
@@ -115,12 +117,15 @@ def _linspace_points(a, b, n: int):
     return pts
 
 
-def decode_batch(outputs, geometries: list[ScaleGeometry], max_samples: int = 1 << 18) -> list[list[OpenPosePerson]]:
+def decode_batch(outputs, geometries: list[ScaleGeometry], max_samples: int = 1 << 18,
+                 refine: bool = False) -> list[list[OpenPosePerson]]:
     """People in each image of a batch from the body network's outputs at one or more scales.
 
     `outputs`: one (paf [B, 38, h, w], heatmap [B, 19, h, w]) pair per scale, for B images of one size;
     `geometries`: the matching ScaleGeometry per scale. Maps at several scales are averaged, as in CMU's
     multi-scale search (controlnet-aux itself uses one scale).
+    `refine`: move each keypoint to a sub-pixel, DARK-style estimate from the raw heatmap (see `refine_peaks`);
+    people, their scores and confidences are found exactly as without it. Off: controlnet-aux's integer pixels.
     Returns, per image, the people sorted best first (by OpenPose's total score).
     """
     import torch
@@ -210,7 +215,83 @@ def decode_batch(outputs, geometries: list[ScaleGeometry], max_samples: int = 1 
         ok[sl] = ((mid > PAF_THRESHOLD).sum(1) > 0.8 * PAF_SAMPLES) & (s > 0)
 
     chosen = _greedy_matching(score, ok, peak_a, peak_b, g_limb, n_peaks)
-    return _assemble(chosen, score, peak_a, peak_b, g_img, g_limb, pb, px, py, peak_score, batch)
+    xy = torch.stack([px, py], 1).float()  # [P, 2]
+    if refine:
+        finest = max(range(n_scales), key=lambda i: geometries[i].scaled[0] * geometries[i].scaled[1])
+        xy = refine_peaks(outputs[finest][1], geometries[finest], pb, pp, px, py)
+    return _assemble(chosen, score, peak_a, peak_b, g_img, g_limb, pb, xy, peak_score, batch)
+
+
+REFINE_CLIMB = 2  # hill-climbing steps from the cell under a peak to the heatmap's local maximum
+REFINE_MAX_SHIFT = 1.0  # a fitted centre further than this (in cells) from the maximum cell is not trusted
+REFINE_MIN_VALUE = 1e-6  # heatmap values at or below this cannot be fitted in log space
+
+
+def _log_parabola(l0, l1, l2):
+    """Vertex offset from the middle of three log values at -1, 0, +1 and whether the fit is a proper maximum."""
+    import torch
+
+    curv = l0 - 2 * l1 + l2
+    good = torch.isfinite(curv) & (curv < -1e-6)  # strictly concave: a maximum, not flat nor a minimum
+    return torch.where(good, 0.5 * (l0 - l2) / torch.where(good, curv, -1.0), 0.0), good
+
+
+def refine_peaks(heat, geom: ScaleGeometry, pb, pp, px, py):
+    """Sub-pixel keypoints [P, 2] (x, y, float32) of peaks at pixels (px, py), part pp of image pb.
+
+    DARK-style (Zhang et al., CVPR 2020, distribution-aware coordinate decoding) on the raw network heatmap
+    `heat` [B, 19, h, w] of one scale: from the grid cell under the peak, climb to the local maximum cell, then
+    per axis fit a parabola to the logarithm of three cells (a Gaussian's exact shape) and take its vertex.
+    At the grid's edge the three cells nearest it are used (a one-sided fit, still exact for a Gaussian whose
+    centre lies outside the sampled cells, where the image-size maps of controlnet-aux's decoder are flat).
+    Grid cell u is scaled pixel 8u + 3.5, so image x = (8u + 4) * w0 / ws - 0.5 (likewise y); the result is
+    clamped to the image. An axis whose fit fails (a value <= REFINE_MIN_VALUE, a flat or convex fit, a vertex
+    more than REFINE_MAX_SHIFT cells from the maximum, a grid under 3 cells) keeps the peak's pixel.
+    """
+    import torch
+
+    (h0, w0), (hs, ws) = geom.image, geom.scaled
+    h, w = heat.shape[-2:]
+    device = heat.device
+
+    def at(y, x):
+        """Heatmap values of each peak's image and part at cells (y, x): [P] or [P, k]."""
+        b, p = (pb, pp) if y.dim() == 1 else (pb[:, None], pp[:, None])
+        return heat[b, p, y, x].double()
+
+    # The cell under the peak: invert x = (8u + 4) * w0 / ws - 0.5 and round.
+    cx = torch.round(((px.double() + 0.5) * ws / w0 - 4) / STRIDE).long().clamp(0, w - 1)
+    cy = torch.round(((py.double() + 0.5) * hs / h0 - 4) / STRIDE).long().clamp(0, h - 1)
+    # Climb to the local maximum: the best of the 3x3 neighbourhood (the current cell wins ties), a few times.
+    steps = torch.tensor([(0, 0)] + [(dy, dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1) if dy or dx],
+                         device=device)  # [9, 2]
+    for _ in range(REFINE_CLIMB):
+        ny, nx = cy[:, None] + steps[:, 0], cx[:, None] + steps[:, 1]  # [P, 9]
+        inside = (ny >= 0) & (ny < h) & (nx >= 0) & (nx < w)
+        vals = at(ny.clamp(0, h - 1), nx.clamp(0, w - 1))
+        best = torch.where(inside, vals, float("-inf")).argmax(1, keepdim=True)
+        cy, cx = ny.gather(1, best)[:, 0], nx.gather(1, best)[:, 0]
+
+    def fit(cell, size, sample):
+        """Fitted centre (in cells) along one axis and whether it holds; sample(i) reads the map at index i."""
+        if size < 3:
+            return cell.double(), torch.zeros_like(cell, dtype=torch.bool)
+        mid = cell.clamp(1, size - 2)  # the middle of the three cells: one-sided at the grid's edges
+        v = torch.stack([sample(mid - 1), sample(mid), sample(mid + 1)], 1)  # [P, 3]
+        positive = (v > REFINE_MIN_VALUE).all(1)
+        lv = torch.log(v.clamp_min(REFINE_MIN_VALUE))
+        offset, good = _log_parabola(lv[:, 0], lv[:, 1], lv[:, 2])
+        centre = mid.double() + offset
+        good &= positive & ((centre - cell.double()).abs() <= REFINE_MAX_SHIFT)
+        return centre, good
+
+    u, ok_x = fit(cx, w, lambda i: at(cy, i))
+    v, ok_y = fit(cy, h, lambda i: at(i, cx))
+    x = ((STRIDE * u + 4) * w0 / ws - 0.5).clamp(0, w0 - 1)
+    y = ((STRIDE * v + 4) * h0 / hs - 0.5).clamp(0, h0 - 1)
+    x = torch.where(ok_x, x, px.double())
+    y = torch.where(ok_y, y, py.double())
+    return torch.stack([x, y], 1).float()
 
 
 def _greedy_matching(score, ok, peak_a, peak_b, limb, n_peaks):
@@ -251,8 +332,11 @@ def _greedy_matching(score, ok, peak_a, peak_b, limb, n_peaks):
     return sel[torch.sort(rank[kept], stable=True).indices]  # by descending score
 
 
-def _assemble(chosen, score, peak_a, peak_b, g_img, g_limb, pb, px, py, peak_score, batch):
-    """Join kept limbs into people exactly as controlnet-aux does, batched over images; filter; rank."""
+def _assemble(chosen, score, peak_a, peak_b, g_img, g_limb, pb, xy, peak_score, batch):
+    """Join kept limbs into people exactly as controlnet-aux does, batched over images; filter; rank.
+
+    `xy` [P, 2]: each peak's keypoint position (its pixel, or a refined one).
+    """
     import torch
 
     device = score.device
@@ -325,7 +409,7 @@ def _assemble(chosen, score, peak_a, peak_b, g_img, g_limb, pb, px, py, peak_sco
     total, parts = subset[:, :, NUM_KEYPOINTS], subset[:, :, NUM_KEYPOINTS + 1]
     keep = alive & (parts >= 4) & (total / parts.clamp_min(1) >= 0.4)
     subset, keep = subset.cpu().numpy(), keep.cpu().numpy()
-    xy = torch.stack([px, py], 1).float().cpu().numpy()
+    xy = xy.float().cpu().numpy()
     conf = peak_score.float().cpu().numpy()
     out: list[list[OpenPosePerson]] = []
     for b in range(batch):

@@ -185,13 +185,15 @@ class OpenPoseBackend:
 
     `scales`: network input heights in pixels (default 184, controlnet-aux's); several are averaged.
     `batch_size`: images per forward pass (default 16 on a CPU, 64 on a GPU).
+    `refine`: sub-pixel, DARK-style keypoints from the network's heatmaps (see decode.refine_peaks); more
+    accurate near image borders. Off by default: controlnet-aux's integer pixels, as PG²'s annotations.
     `stats` accumulates seconds spent in the network (with preprocessing) and in decoding (for benchmarks).
     """
 
     name = "openpose"
 
     def __init__(self, weights: str | os.PathLike | None = None, device: str = "auto",
-                 scales: Sequence[float] = DEFAULT_SCALES, batch_size: int | None = None):
+                 scales: Sequence[float] = DEFAULT_SCALES, batch_size: int | None = None, refine: bool = False):
         import torch
 
         if not scales or any(s < 16 for s in scales):
@@ -200,6 +202,7 @@ class OpenPoseBackend:
             raise UsageError(f"--batch-size {batch_size}: expected at least 1")
         self.device = resolve_device(device)
         self.scales = tuple(float(s) for s in scales)
+        self.refine = bool(refine)
         # A GPU needs bigger batches to be busy; on a CPU larger ones only cost memory.
         self.batch_size = batch_size or (64 if self.device.startswith("cuda") else 16)
         # Untrained or fine-tuned weights can drive activations into denormal floats, ~10x slower on CPUs.
@@ -242,7 +245,8 @@ class OpenPoseBackend:
             torch.set_num_threads(1)
         try:
             with torch.inference_mode():
-                people = decode_batch([(paf.contiguous(), heat.contiguous()) for paf, heat in outputs], geoms)
+                people = decode_batch([(paf.contiguous(), heat.contiguous()) for paf, heat in outputs], geoms,
+                                      refine=self.refine)
         finally:
             torch.set_num_threads(threads)
         self.stats["network_s"] += t1 - t0
