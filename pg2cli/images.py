@@ -142,8 +142,9 @@ def list_images(root: str | os.PathLike) -> list[str]:
     return sorted(out)
 
 
-def resolve_under(root: str | os.PathLike, name: str) -> Path:
-    """`root / name`, refusing names that escape `root` (absolute paths, '..').
+def resolve_under(root: str | os.PathLike, name: str, root_resolved: bool = False) -> Path:
+    """`root / name`, refusing names that escape `root` (absolute paths, '..'). `root_resolved`: the caller
+    passes an already resolved root (saves resolving it again for every name of a long list).
 
     The check is on the name's text, not on where symlinks lead: a folder of links into a central image store
     (as extract-pose reads it) packs, while a CSV cannot name files outside the folder.
@@ -152,4 +153,4 @@ def resolve_under(root: str | os.PathLike, name: str) -> Path:
     if not name or "\0" in name or os.path.isabs(rel) or rel == ".." or rel.startswith(".." + os.sep) or rel == ".":
         raise DataError(f"{name!r}: image name escapes the image folder {Path(root).resolve()} "
                         "(expected a relative path inside it)")
-    return Path(root).resolve() / rel
+    return Path(os.path.join(root if root_resolved else Path(root).resolve(), rel))

@@ -187,3 +187,40 @@ def test_fit_image_same_size_is_a_no_op_and_pads_keep_aspect():
     assert out is img and (k2 == kp).all()
     out, _ = fit_image(np.full((100, 100, 3), 200, np.uint8), kp, (128, 64), fill=0)
     assert (out[:32] == 0).all() and (out[32:96] == 200).all() and (out[96:] == 0).all()
+
+
+def _mask_alone(kp, size, radius, closing):
+    """One sample drawn on its own canvas with OpenCV's own closing: what the stacked batch must reproduce."""
+    import cv2
+
+    h, w = size
+    c = mask_centres(kp, radius) + radius
+    canvas = np.zeros((h + 2 * radius, w + 2 * radius), np.uint8)
+    ok = (c[:, 0] >= 0) & (c[:, 0] < canvas.shape[1]) & (c[:, 1] >= 0) & (c[:, 1] < canvas.shape[0])
+    canvas[c[ok, 1], c[ok, 0]] = 1
+    d = np.arange(-radius, radius + 1)
+    disc = ((d[:, None] ** 2 + d[None, :] ** 2) <= radius * radius).astype(np.uint8)
+    m = cv2.dilate(canvas, disc)[radius:radius + h, radius:radius + w]
+    return cv2.morphologyEx(m, cv2.MORPH_CLOSE, np.ones((closing, closing), np.uint8)) if closing > 1 else m
+
+
+@pytest.mark.parametrize("size, radius, closing", [((128, 64), 4, 5), ((100, 80), 3, 4), ((9, 7), 2, 1),
+                                                   ((40, 30), 5, 7)])
+def test_a_batch_renders_exactly_its_samples_one_by_one(market, size, radius, closing):
+    """Masks and maps of a stacked batch (real keypoints, jittered ones leaving the frame, missing ones, an
+    empty person) equal each sample drawn alone."""
+    rng = np.random.default_rng(0)
+    kp = market.keypoints[:40].copy()
+    jitter = kp + rng.uniform(-30, 30, kp.shape).astype(np.float32)
+    jitter[rng.random(kp.shape[:2]) < 0.2] = np.nan
+    batch = np.concatenate([kp, jitter, np.full((1, 18, 2), np.nan, np.float32)])
+    masks = render_pose_mask(batch, size, radius, closing)
+    assert masks.shape == (len(batch), *size)
+    for i, k in enumerate(batch):
+        np.testing.assert_array_equal(masks[i], _mask_alone(k, size, radius, closing), err_msg=f"sample {i}")
+    for kind in ("disc", "gaussian"):
+        maps = render_pose_maps(batch, size, kind, radius=radius + 0.5, dtype=np.uint8)
+        assert maps.shape == (len(batch), 18, *size)
+        for i, k in enumerate(batch):
+            np.testing.assert_array_equal(maps[i], render_pose_maps(k, size, kind, radius=radius + 0.5, dtype=np.uint8))
+    np.testing.assert_array_equal(render_pose_maps(batch[:5], size)[2], reference_disc(batch[2], size))

@@ -16,19 +16,19 @@ POSE_MAP_KINDS: tuple[str, ...] = ("disc", "gaussian")
 
 
 def _as_keypoints(keypoints) -> tuple[np.ndarray, np.ndarray]:
-    """(keypoints float64 [18, 2], present bool [18]) with a shape check."""
+    """(keypoints float64 [..., 18, 2], present bool [..., 18]) with a shape check."""
     kp = np.asarray(keypoints, dtype=np.float64)
-    if kp.shape != (NUM_KEYPOINTS, 2):
+    if kp.shape[-2:] != (NUM_KEYPOINTS, 2):
         raise ValueError(f"keypoints must have shape ({NUM_KEYPOINTS}, 2) (x, y), got {kp.shape}")
-    return kp, np.isfinite(kp).all(axis=1)
+    return kp, np.isfinite(kp).all(axis=-1)
 
 
 def _disc_maps(kp: np.ndarray, present: np.ndarray, size: tuple[int, int], radius: float, out: np.ndarray,
                value) -> None:
-    """Write `value` into `out` [18, H, W] where a pixel centre is within `radius` of its keypoint.
+    """Write `value` into `out` [K, H, W] where a pixel centre is within `radius` of its keypoint (kp [K, 2]).
 
-    Only a small window around each keypoint is evaluated (all channels at once), so the cost does not grow
-    with the image size.
+    Only a small window around each keypoint is evaluated (all channels, all samples at once), so the cost does
+    not grow with the image size.
     """
     h, w = size
     ch = np.flatnonzero(present)
@@ -47,32 +47,36 @@ def _disc_maps(kp: np.ndarray, present: np.ndarray, size: tuple[int, int], radiu
 
 def render_pose_maps(keypoints, size: tuple[int, int], kind: PoseMapKind = "disc", radius: float = 4,
                      sigma: float = 6.0, dtype=np.float32) -> np.ndarray:
-    """Pose maps [18, H, W]: one channel per keypoint, all zeros where the keypoint is missing (NaN).
+    """Pose maps [18, H, W] of keypoints [18, 2] (or [B, 18, H, W] of a batch [B, 18, 2]): one channel per
+    keypoint, all zeros where the keypoint is missing (NaN).
 
     - `disc` (PG²): 1 where the pixel centre is within `radius` px of the keypoint (distance <= radius), else 0.
     - `gaussian` (Deformable GAN, PATN, GFLA): exp(-d^2 / (2 sigma^2)), unnormalised.
 
     `dtype` float32/float16 gives values in [0, 1]; uint8 gives round(255 * value), the packed encoding.
+    A batch gives exactly the maps of its samples one by one, at a fraction of the per-call overhead.
     """
     kp, present = _as_keypoints(keypoints)
+    lead = kp.shape[:-2]
+    kp, present = kp.reshape(-1, 2), present.reshape(-1)  # every channel of every sample: [K, 2], [K]
     h, w = size
     dtype = np.dtype(dtype)
     if kind == "disc":
-        out = np.zeros((NUM_KEYPOINTS, h, w), dtype)
+        out = np.zeros((len(kp), h, w), dtype)
         _disc_maps(kp, present, (h, w), float(radius), out, 255 if dtype == np.uint8 else 1)
-        return out
+        return out.reshape(*lead, NUM_KEYPOINTS, h, w)
     if kind == "gaussian":
         # exp(-(dx^2 + dy^2) / 2s^2) = exp(-dy^2 / 2s^2) * exp(-dx^2 / 2s^2): an outer product per channel.
         inv = -1.0 / (2.0 * float(sigma) ** 2)
         safe = np.where(present[:, None], kp, 0.0)
-        gy = np.exp((np.arange(h)[None, :] - safe[:, 1:2]) ** 2 * inv).astype(np.float32)  # [18, H]
-        gx = np.exp((np.arange(w)[None, :] - safe[:, 0:1]) ** 2 * inv).astype(np.float32)  # [18, W]
+        gy = np.exp((np.arange(h)[None, :] - safe[:, 1:2]) ** 2 * inv).astype(np.float32)  # [K, H]
+        gx = np.exp((np.arange(w)[None, :] - safe[:, 0:1]) ** 2 * inv).astype(np.float32)  # [K, W]
         gy[~present] = 0.0
-        maps = gy[:, :, None] * gx[:, None, :]  # [18, H, W]
+        maps = gy[:, :, None] * gx[:, None, :]  # [K, H, W]
         if dtype == np.uint8:
             maps *= 255.0
             maps += 0.5
-        return maps.astype(dtype, copy=False)
+        return maps.astype(dtype, copy=False).reshape(*lead, NUM_KEYPOINTS, h, w)
     raise ValueError(f"pose map kind {kind!r}: expected one of {', '.join(POSE_MAP_KINDS)}")
 
 
@@ -85,42 +89,67 @@ def _disc_kernel(radius: int) -> np.ndarray:
 _MASK_LIMBS = np.array(MASK_LIMBS, dtype=np.int64)  # [23, 2]
 
 
-def mask_centres(keypoints, radius: int = 4) -> np.ndarray:
-    """Disc centres of the PG² pose mask, int [M, 2] (x, y): for each of the 23 MASK_LIMBS with both ends
-    present, both ends and the sampleN - 1 evenly spaced points between them, sampleN = int(length / radius)."""
-    kp, present = _as_keypoints(keypoints)
-    limbs = _MASK_LIMBS[present[_MASK_LIMBS[:, 0]] & present[_MASK_LIMBS[:, 1]]]
-    a, d = kp[limbs[:, 0]], kp[limbs[:, 1]] - kp[limbs[:, 0]]  # [L, 2] start and direction
+def _mask_centres(kp: np.ndarray, present: np.ndarray, radius: int) -> tuple[np.ndarray, np.ndarray]:
+    """Disc centres of a batch (kp [B, 18, 2], present [B, 18]): (sample index [M], centres int [M, 2])."""
+    ok = present[:, _MASK_LIMBS[:, 0]] & present[:, _MASK_LIMBS[:, 1]]  # [B, 23]
+    sample, limb = np.nonzero(ok)
+    a = kp[sample, _MASK_LIMBS[limb, 0]]  # [L, 2] start
+    d = kp[sample, _MASK_LIMBS[limb, 1]] - a  # [L, 2] direction
     n = (np.sqrt((d * d).sum(axis=1)) / radius).astype(np.int64)  # sampleN per limb
     step = np.arange(1, max(int(n.max(initial=0)), 1))  # 1..max sampleN - 1
     # a + d * i / n in the original's order of operations, so truncation below lands on the same pixels
     between = (a[:, None, :] + d[:, None, :] * step[None, :, None] / np.maximum(n, 1)[:, None, None])
-    between = between[step[None, :] < n[:, None]]  # [M, 2]: only i < sampleN of each limb
-    pts = np.concatenate([a, a + d, between])
+    keep = step[None, :] < n[:, None]  # [L, S]: only i < sampleN of each limb
+    pts = np.concatenate([a, a + d, between[keep]])
+    owner = np.concatenate([sample, sample, np.broadcast_to(sample[:, None], keep.shape)[keep]])
     # int() truncation, as the original code: rounding instead shifts the in-between discs and costs ~5% IoU.
-    return np.trunc(pts).astype(np.int64)
+    return owner, np.trunc(pts).astype(np.int64)
+
+
+def mask_centres(keypoints, radius: int = 4) -> np.ndarray:
+    """Disc centres of the PG² pose mask, int [M, 2] (x, y): for each of the 23 MASK_LIMBS with both ends
+    present, both ends and the sampleN - 1 evenly spaced points between them, sampleN = int(length / radius)."""
+    kp, present = _as_keypoints(keypoints)
+    if kp.ndim != 2:
+        raise ValueError(f"keypoints must have shape ({NUM_KEYPOINTS}, 2) (x, y), got {kp.shape}")
+    return _mask_centres(kp[None], present[None], int(radius))[1]
 
 
 def render_pose_mask(keypoints, size: tuple[int, int], radius: int = 4, closing: int = 5) -> np.ndarray:
-    """The PG² pose mask M_B, uint8 [H, W] in {0, 1}: radius-`radius` discs along the 23 mask limbs, then a
-    morphological closing with a `closing` x `closing` square (PAPER.md). Limbs with a missing end are skipped.
+    """The PG² pose mask M_B, uint8 [H, W] in {0, 1} (or [B, H, W] for a batch of keypoints [B, 18, 2]):
+    radius-`radius` discs along the 23 mask limbs, then a morphological closing with a `closing` x `closing`
+    square (PAPER.md). Limbs with a missing end are skipped.
 
-    Drawn as a dilation of the disc centres by the disc kernel, which equals stamping every disc.
+    Drawn as a dilation of the disc centres by the disc kernel, which equals stamping every disc. A batch is
+    drawn with one dilation and one closing over all its samples stacked, with separating rows that make
+    each result exactly the mask of its sample alone.
     """
     import cv2
 
-    h, w = size
-    radius = int(radius)
-    centres = mask_centres(keypoints, radius)
-    # A padded canvas keeps discs whose centre lies just outside the image.
-    canvas = np.zeros((h + 2 * radius, w + 2 * radius), np.uint8)
+    kp, present = _as_keypoints(keypoints)
+    single = kp.ndim == 2
+    kp, present = kp.reshape(-1, NUM_KEYPOINTS, 2), present.reshape(-1, NUM_KEYPOINTS)
+    b, (h, w), radius = len(kp), size, int(radius)
+    # A canvas padded by `radius` keeps discs whose centre lies just outside the image; stacked per sample, the
+    # padding also keeps one sample's discs out of the next one's image rows.
+    ph, pw = h + 2 * radius, w + 2 * radius
+    owner, centres = _mask_centres(kp, present, radius)
     cx, cy = centres[:, 0] + radius, centres[:, 1] + radius
-    inside = (cx >= 0) & (cx < canvas.shape[1]) & (cy >= 0) & (cy < canvas.shape[0])
-    canvas[cy[inside], cx[inside]] = 1
-    mask = cv2.dilate(canvas, _disc_kernel(radius))[radius:radius + h, radius:radius + w]
-    if closing > 1:
-        mask = cv2.morphologyEx(mask, cv2.MORPH_CLOSE, np.ones((closing, closing), np.uint8))
-    return np.ascontiguousarray(mask)
+    inside = (cx >= 0) & (cx < pw) & (cy >= 0) & (cy < ph)
+    canvas = np.zeros((b * ph, pw), np.uint8)
+    canvas[(owner * ph + cy)[inside], cx[inside]] = 1
+    discs = cv2.dilate(canvas, _disc_kernel(radius)).reshape(b, ph, pw)[:, radius:radius + h, radius:radius + w]
+    if closing <= 1:
+        return np.ascontiguousarray(discs[0] if single else discs)
+    # Closing = dilate, then erode. OpenCV ignores what lies beyond the image (0 for the dilation, 1 for the
+    # erosion): `closing` separating rows after each sample, 0 while dilating and 1 while eroding, do the same.
+    square = np.ones((closing, closing), np.uint8)
+    stack = np.zeros((b, h + closing, w), np.uint8)
+    stack[:, :h] = discs
+    grown = cv2.dilate(stack.reshape(-1, w), square).reshape(b, h + closing, w)
+    grown[:, h:] = 1
+    mask = cv2.erode(grown.reshape(-1, w), square).reshape(b, h + closing, w)[:, :h]
+    return np.ascontiguousarray(mask[0] if single else mask)
 
 
 def draw_pose(keypoints, size: tuple[int, int], image: np.ndarray | None = None) -> np.ndarray:
