@@ -234,6 +234,41 @@ def loader_rate(path: Path, samples: int, batch: int = 16, workers: int = 2, sou
             "shuffle": True, "flip": True, "size": [ds.info.height, ds.info.width]}
 
 
+def training_loader_rate(path: Path, samples: int, batch: int = 16, workers: int = 2) -> dict:
+    """Steady-state samples/s of the loader `pg2 train` builds (raw uint8 items without the source pose, its
+    step batch sampler over shuffled epochs with flips, persistent workers), first batch excluded."""
+    import resource
+
+    import torch
+    from torch.utils.data import DataLoader
+
+    from pg2cli.data.dataset import PairDataset
+    from pg2cli.train.sampler import EpochKeyed, StepBatchSampler
+
+    def cpu() -> float:
+        me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+        return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
+
+    torch.set_num_threads(1)
+    ds = EpochKeyed(PairDataset(path, flip=True, seed=0, source_pose=False, raw=True))
+    steps = samples // batch + 1
+    sampler = StepBatchSampler(len(ds), batch, 0, 0, steps)
+    loader = DataLoader(ds, batch_sampler=sampler, num_workers=workers, persistent_workers=True,
+                        generator=torch.Generator().manual_seed(0))
+    seen, t0, c0 = 0, None, cpu()
+    for b in loader:
+        if t0 is None:
+            t0 = time.perf_counter()
+            continue
+        seen += b["target"].shape[0]
+    dt = time.perf_counter() - t0
+    del loader
+    cpu_ms = (cpu() - c0) / seen * 1e3
+    return {"samples_per_s": round(seen / dt, 1), "cpu_ms_per_sample": round(cpu_ms, 3), "samples": seen,
+            "batch_size": batch, "workers": workers, "what": "pg2 train's loader: raw uint8, no source pose, "
+            "shuffled epochs, flips, persistent workers"}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--samples", type=int, default=3000)
@@ -295,6 +330,7 @@ def main() -> None:
             mem["worker_growth_mb"] = round(hi["worker_peak_mb"] - lo["worker_peak_mb"], 1)
             mem["tree_growth_mb"] = round(hi["tree_peak_mb"] - lo["tree_peak_mb"], 1)
         result["memory"] = mem
+        result["loader_training"] = training_loader_rate(tmp / "disc.h5", args.loader_samples)
         result["loader"] = loader_rate(tmp / "disc.h5", args.loader_samples)
         result["loader_without_source_pose"] = loader_rate(tmp / "disc.h5", args.loader_samples, source_pose=False)
         result["loader_raw"] = loader_rate(tmp / "disc.h5", args.loader_samples, raw=True)
