@@ -46,6 +46,38 @@ def packed_market(market, tmp_path_factory):
     return out, report
 
 
+@pytest.fixture(scope="session")
+def pairs_packed(shared_data, tmp_path_factory):
+    """Eight real Market pairs packed at 64x32 (eval and generate tests)."""
+    from pg2cli.data.pack import PackOptions, pack
+
+    d = tmp_path_factory.mktemp("eval_data")
+    lines = (shared_data / "market" / "pairs.csv").read_text().splitlines()[:9]
+    (d / "pairs.csv").write_text("\n".join(lines) + "\n")
+    m = shared_data / "market"
+    pack(m / "images", m / "annotations.csv", d / "pairs.csv", d / "test.h5",
+         PackOptions(size=(64, 32), only_paired=True, workers=0))
+    return d / "test.h5"
+
+
+@pytest.fixture(scope="session")
+def tiny_run(pairs_packed, tmp_path_factory):
+    """A two-stage run of tiny networks trained for two + one steps by the real training code."""
+    import torch
+
+    from pg2cli.train.config import resolve_config
+    from pg2cli.train.loop import train
+
+    torch.set_num_threads(1)
+    out = tmp_path_factory.mktemp("eval_runs") / "run"
+    config = resolve_config("tiny", overrides={
+        "device": "cpu", "stage1_iters": 2, "stage2_iters": 1, "log_every": 1000, "sample_every": 1000,
+        "ckpt_every": 1000, "model.base_channels": 8, "model.z_dim": 8, "model.d_channels": 8, "num_samples": 2})
+    train(config, pairs_packed, out, 1)
+    train(config, pairs_packed, out, 2)
+    return out
+
+
 @pytest.fixture(autouse=True, scope="session")
 def _torch_threads():
     """Keep tests polite on small machines: one intra-op thread when torch is already in use."""

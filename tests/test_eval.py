@@ -13,7 +13,14 @@ from typer.testing import CliRunner
 
 from pg2cli.cli import app
 from pg2cli.errors import DataError, OutputExistsError, UsageError
-from pg2cli.evaluate import EvalOptions, Networks, evaluate, evaluate_folders, evaluate_packed, score_images
+from pg2cli.evaluate import (
+    EvalOptions,
+    Networks,
+    evaluate,
+    evaluate_folders,
+    evaluate_packed,
+    score_images,
+)
 from pg2cli.evaluate import metrics as M
 
 runner = CliRunner()
@@ -251,38 +258,6 @@ def test_pckh_with_mediapipe_on_the_real_targets(folders):
 
 # ---------------------------------------------------------------------------------------------- run mode
 
-@pytest.fixture(scope="module")
-def packed(shared_data, tmp_path_factory):
-    """Eight real Market pairs packed at 64x32."""
-    from pg2cli.data.pack import PackOptions, pack
-
-    d = tmp_path_factory.mktemp("eval_data")
-    lines = (shared_data / "market" / "pairs.csv").read_text().splitlines()[:9]
-    (d / "pairs.csv").write_text("\n".join(lines) + "\n")
-    m = shared_data / "market"
-    pack(m / "images", m / "annotations.csv", d / "pairs.csv", d / "test.h5",
-         PackOptions(size=SIZE, only_paired=True, workers=0))
-    return d / "test.h5"
-
-
-@pytest.fixture(scope="module")
-def tiny_run(packed, tmp_path_factory):
-    """A two-stage run of tiny networks trained for two + one steps by the real training code."""
-    import torch
-
-    from pg2cli.train.config import resolve_config
-    from pg2cli.train.loop import train
-
-    torch.set_num_threads(1)
-    out = tmp_path_factory.mktemp("eval_runs") / "run"
-    config = resolve_config("tiny", overrides={
-        "device": "cpu", "stage1_iters": 2, "stage2_iters": 1, "log_every": 1000, "sample_every": 1000,
-        "ckpt_every": 1000, "model.base_channels": 8, "model.z_dim": 8, "model.d_channels": 8, "num_samples": 2})
-    train(config, packed, out, 1)
-    train(config, packed, out, 2)
-    return out
-
-
 def _packed_arrays(path):
     import h5py
 
@@ -291,9 +266,9 @@ def _packed_arrays(path):
         return f["images"][()], f["masks"][()], f["keypoints"][()], pairs
 
 
-def test_copy_source_baseline_in_run_mode(packed):
-    images, masks, _, pairs = _packed_arrays(packed)
-    res = evaluate_packed(packed, baseline="copy_source", options=EvalOptions(metrics=PIXEL, batch_size=3),
+def test_copy_source_baseline_in_run_mode(pairs_packed):
+    images, masks, _, pairs = _packed_arrays(pairs_packed)
+    res = evaluate_packed(pairs_packed, baseline="copy_source", options=EvalOptions(metrics=PIXEL, batch_size=3),
                           networks=Networks())
     ref = score_images(images[pairs[:, 0]], images[pairs[:, 1]], masks[pairs[:, 1]],
                        options=EvalOptions(metrics=PIXEL), networks=Networks())
@@ -301,23 +276,23 @@ def test_copy_source_baseline_in_run_mode(packed):
     assert res.counts["pairs"] == len(pairs) == 8
 
 
-def test_run_mode_generates_with_the_final_networks_and_round_trips(packed, tiny_run, tmp_path):
+def test_run_mode_generates_with_the_final_networks_and_round_trips(pairs_packed, tiny_run, tmp_path):
     import torch
 
-    from pg2cli.infer import to_uint8
     from pg2cli.images import read_image
+    from pg2cli.infer import to_uint8
     from pg2cli.train.checkpoint import load_generators
 
-    images, masks, kps, pairs = _packed_arrays(packed)
+    images, masks, kps, pairs = _packed_arrays(pairs_packed)
     saved = tmp_path / "saved"
-    res = evaluate_packed(packed, tiny_run, options=EvalOptions(metrics=PIXEL, batch_size=3, device="cpu"),
+    res = evaluate_packed(pairs_packed, tiny_run, options=EvalOptions(metrics=PIXEL, batch_size=3, device="cpu"),
                           networks=Networks(), save_images=saved)
     assert res.counts["stage"] == 2 and res.counts["pairs"] == 8
     # Independently: the stage-2 generators on the file's own pose maps.
     import h5py
 
     gens = load_generators(tiny_run, device="cpu")
-    with h5py.File(packed, "r") as f:
+    with h5py.File(pairs_packed, "r") as f:
         maps = f["pose_maps"][()]
     src = torch.from_numpy(images[pairs[:, 0]]).permute(0, 3, 1, 2).float() / 127.5 - 1
     pose = torch.from_numpy(maps[pairs[:, 1]]).float() / 127.5 - 1
@@ -335,30 +310,30 @@ def test_run_mode_generates_with_the_final_networks_and_round_trips(packed, tiny
     ref = score_images(expected, images[pairs[:, 1]], masks[pairs[:, 1]], options=EvalOptions(metrics=PIXEL),
                        networks=Networks())
     assert res.metrics == pytest.approx(ref.metrics, abs=1e-4)
-    assert ann_names[0] == pair_file_name(*_names(packed, pairs[0]))
+    assert ann_names[0] == pair_file_name(*_names(pairs_packed, pairs[0]))
     # What was saved scores the same again in folder mode (masks re-drawn from the rounded keypoints).
     again = evaluate_folders(saved / "generated", saved / "targets", saved / "annotations.csv", OPTS, Networks())
     for m in ("ssim", "psnr", "l1"):
         assert again.metrics[m] == pytest.approx(res.metrics[m], abs=1e-12)
     assert again.metrics["mask_ssim"] == pytest.approx(res.metrics["mask_ssim"], abs=0.05)
     with pytest.raises(OutputExistsError):
-        evaluate_packed(packed, tiny_run, options=OPTS, networks=Networks(), save_images=saved)
+        evaluate_packed(pairs_packed, tiny_run, options=OPTS, networks=Networks(), save_images=saved)
 
 
-def _names(packed, pair):
+def _names(pairs_packed, pair):
     import h5py
 
-    with h5py.File(packed, "r") as f:
+    with h5py.File(pairs_packed, "r") as f:
         names = [n.decode() if isinstance(n, bytes) else str(n) for n in f["names"][()]]
     return names[pair[0]], names[pair[1]]
 
 
-def test_run_mode_stage_limit_and_size_mismatch(packed, tiny_run, shared_data, tmp_path):
+def test_run_mode_stage_limit_and_size_mismatch(pairs_packed, tiny_run, shared_data, tmp_path):
     from pg2cli.data.pack import PackOptions, pack
 
-    one = evaluate_packed(packed, tiny_run, stage=1, limit=3, options=EvalOptions(metrics=("l1",), device="cpu"),
+    one = evaluate_packed(pairs_packed, tiny_run, stage=1, limit=3, options=EvalOptions(metrics=("l1",), device="cpu"),
                           networks=Networks())
-    two = evaluate_packed(packed, tiny_run, stage=2, limit=3, options=EvalOptions(metrics=("l1",), device="cpu"),
+    two = evaluate_packed(pairs_packed, tiny_run, stage=2, limit=3, options=EvalOptions(metrics=("l1",), device="cpu"),
                           networks=Networks())
     assert one.counts["stage"] == 1 and two.counts["stage"] == 2
     assert one.counts["pairs"] == 3 and one.counts["pairs_in_file"] == 8
@@ -372,16 +347,16 @@ def test_run_mode_stage_limit_and_size_mismatch(packed, tiny_run, shared_data, t
         evaluate_packed(tmp_path / "big.h5", tiny_run, options=OPTS, networks=Networks())
 
 
-def test_evaluate_refuses_wrong_combinations(packed, tiny_run, folders):
+def test_evaluate_refuses_wrong_combinations(pairs_packed, tiny_run, folders):
     gen, tgt, _ = folders
     with pytest.raises(UsageError, match="not both"):
-        evaluate(run=tiny_run, data=packed, generated=gen, targets=tgt)
+        evaluate(run=tiny_run, data=pairs_packed, generated=gen, targets=tgt)
     with pytest.raises(UsageError, match="needs both --generated DIR and --targets DIR"):
         evaluate(generated=gen)
     with pytest.raises(UsageError, match="--stage applies to run mode"):
         evaluate(generated=gen, targets=tgt, stage=1)
     with pytest.raises(UsageError, match="--run or --baseline, not both"):
-        evaluate(run=tiny_run, data=packed, baseline="copy_source")
+        evaluate(run=tiny_run, data=pairs_packed, baseline="copy_source")
     with pytest.raises(UsageError, match="nothing to evaluate"):
         evaluate()
     with pytest.raises(UsageError, match="--metrics: unknown ssmi"):
@@ -409,8 +384,8 @@ def test_cli_folder_mode_writes_flat_json(folders, pairs, tmp_path):
     assert r.exit_code == 2 and "already exists" in r.output
 
 
-def test_cli_run_mode_and_errors(packed, tiny_run, tmp_path):
-    r = runner.invoke(app, ["eval", "--run", str(tiny_run), "--data", str(packed), "--metrics", "ssim,l1",
+def test_cli_run_mode_and_errors(pairs_packed, tiny_run, tmp_path):
+    r = runner.invoke(app, ["eval", "--run", str(tiny_run), "--data", str(pairs_packed), "--metrics", "ssim,l1",
                             "--device", "cpu", "--save-images", str(tmp_path / "s"), "-o", str(tmp_path / "m.json")])
     assert r.exit_code == 0, r.output
     got = json.loads((tmp_path / "m.json").read_text())
@@ -419,5 +394,5 @@ def test_cli_run_mode_and_errors(packed, tiny_run, tmp_path):
     assert r.exit_code == 2 and "needs --data" in r.output
     r = runner.invoke(app, ["eval", "--generated", str(tmp_path / "nope"), "--targets", str(tmp_path)])
     assert r.exit_code == 1 and "not a folder" in r.output
-    r = runner.invoke(app, ["eval", "--data", str(packed), "--baseline", "copy_source", "--metrics", "bogus"])
+    r = runner.invoke(app, ["eval", "--data", str(pairs_packed), "--baseline", "copy_source", "--metrics", "bogus"])
     assert r.exit_code == 2 and "unknown bogus" in r.output

@@ -14,8 +14,6 @@ from pg2cli.cli import app
 from pg2cli.errors import DataError, UsageError
 from pg2cli.images import read_image
 
-from test_eval import packed, tiny_run  # noqa: F401  (the same module-scoped data file and run)
-
 runner = CliRunner()
 SOURCE = "0007_c2s3_070952_01.png"
 TARGET = "0007_c3s3_077419_03.png"
