@@ -331,3 +331,92 @@ def test_cli_wrong_size_and_schema(market4_h5, tmp_path):
     r = runner.invoke(app, ["train", "--data", str(tmp_path / "text.h5"), "--out", str(tmp_path / "r")])
     assert r.exit_code == 1 and "not an HDF5 file" in r.output, r.output
     assert not (tmp_path / "r").exists()
+
+
+# ---- failed starts and process state -------------------------------------------------------------------------
+
+def _denormal_survives() -> bool:
+    return float(torch.tensor(1e-39, dtype=torch.float32) * 1.0) != 0.0
+
+
+def test_cli_corrupt_data_leaves_no_run_folder_and_the_rerun_works(market4_h5, tmp_path, monkeypatch):
+    import hostile as H
+
+    bad = H.corrupt_chunks(market4_h5, tmp_path / "bad.h5")
+    out = tmp_path / "new" / "run"  # its parent is made for it too, and removed with it
+    cmd = ["train", "--out", str(out), "--preset", "tiny", "--device", "cpu", "--set", "model.base_channels=8",
+           "--iters", "1"]
+    r = runner.invoke(app, cmd + ["--data", str(bad)])
+    assert r.exit_code == 1 and "cannot read pose_maps[" in r.output and "Traceback" not in r.output, r.output
+    assert len(r.output.strip().splitlines()) == 1
+    assert not (tmp_path / "new").exists()
+
+    # A DataError after the run folder was written (a chunk that only the training batches read) and before the
+    # first checkpoint: the folder goes too.
+    def damaged(pred, target, mask):
+        raise DataError(f"{bad}: cannot read images[3] (boom); the file may be damaged or truncated")
+
+    with monkeypatch.context() as m:
+        m.setitem(losses.RECONSTRUCTION, "pose-mask", damaged)
+        r = runner.invoke(app, cmd + ["--data", str(market4_h5)])
+    assert r.exit_code == 1 and "cannot read images[3]" in r.output and len(r.output.strip().splitlines()) == 1
+    assert not (tmp_path / "new").exists()
+
+    r = runner.invoke(app, cmd + ["--data", str(market4_h5)])  # the same command, no --overwrite needed
+    assert r.exit_code == 0, r.output
+    assert [s for s, _ in list_checkpoints(out, 1)] == [1]
+
+
+def test_interrupted_start_keeps_what_was_there_before(market4_h5, tmp_path):
+    def interrupt(record):
+        raise KeyboardInterrupt
+
+    cfg = tiny(stage1_iters=3, log_every=1, ckpt_every=2)
+    flushed_before = not _denormal_survives()
+
+    # A folder this call created: removed.
+    with pytest.raises(KeyboardInterrupt):
+        train(cfg, market4_h5, tmp_path / "fresh", 1, on_log=interrupt)
+    assert not (tmp_path / "fresh").exists()
+    assert (not _denormal_survives()) == flushed_before  # restored on the way out of a raise too
+
+    # An empty folder the user made: kept, emptied of what pg2 wrote, so the same call works again.
+    (tmp_path / "mine").mkdir()
+    with pytest.raises(KeyboardInterrupt):
+        train(cfg, market4_h5, tmp_path / "mine", 1, on_log=interrupt)
+    assert (tmp_path / "mine").is_dir() and not any((tmp_path / "mine").iterdir())
+
+    # --overwrite of a folder with someone else's file: the file and the folder stay.
+    (tmp_path / "mine" / "notes.txt").write_text("keep me")
+    with pytest.raises(KeyboardInterrupt):
+        train(cfg, market4_h5, tmp_path / "mine", 1, overwrite=True, on_log=interrupt)
+    assert sorted(p.name for p in (tmp_path / "mine").iterdir()) == ["notes.txt"]
+
+    # Once a checkpoint exists nothing is removed: a resume interrupted before its next checkpoint...
+    train(tiny(stage1_iters=2, ckpt_every=2), market4_h5, tmp_path / "mine", 1, overwrite=True)
+    before = sorted(p.relative_to(tmp_path) for p in (tmp_path / "mine").rglob("*"))
+    with pytest.raises(KeyboardInterrupt):
+        train(tiny(stage1_iters=4, log_every=1, ckpt_every=2), market4_h5, tmp_path / "mine", 1, resume="auto",
+              on_log=interrupt)
+    assert sorted(p.relative_to(tmp_path) for p in (tmp_path / "mine").rglob("*")) == before
+    # ...and a run interrupted after its first checkpoint keeps it and the folder.
+    seen = []
+
+    def interrupt_at_3(record):
+        seen.append(record["step"])
+        if record["step"] == 3:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train(cfg, market4_h5, tmp_path / "later", 1, on_log=interrupt_at_3)
+    assert seen == [1, 2, 3] and [s for s, _ in list_checkpoints(tmp_path / "later", 1)] == [2]
+
+
+@pytest.mark.parametrize("flushing", [False, True])
+def test_train_leaves_denormal_flushing_as_it_found_it(market4_h5, tmp_path, flushing):
+    if not torch.set_flush_denormal(flushing) and flushing:
+        pytest.skip("this CPU cannot flush denormals")
+    before = _denormal_survives()
+    assert before != flushing
+    train(tiny(stage1_iters=1), market4_h5, tmp_path / "run", 1)
+    assert _denormal_survives() == before

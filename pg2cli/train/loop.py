@@ -57,7 +57,10 @@ def train(config: TrainConfig, data: str | Path, out: str | Path, stage: int, *,
     that already has checkpoints unless `overwrite`), "auto" (continue from the newest checkpoint of this stage
     if any, else start) or a checkpoint path. Under torchrun each process calls this; rank 0 writes the run.
     `on_log(record)` is called on rank 0 at every logging step with the stats.jsonl record plus 'total' and
-    'eta_s'. On a CPU this turns on flushing of denormal floats (they slow convolutions about 10x).
+    'eta_s'. A start that fails (any exception, Ctrl-C included) before the stage's first checkpoint removes what
+    it created in `out` (the whole folder if it created it), so the same call can be repeated. On a CPU, denormal
+    floats are flushed to zero while this runs (they slow convolutions about 10x); the caller's setting is
+    restored on return or raise.
     """
     if stage not in (1, 2):
         raise UsageError(f"--stage must be 1 or 2, got {stage}")
@@ -65,9 +68,28 @@ def train(config: TrainConfig, data: str | Path, out: str | Path, stage: int, *,
         raise UsageError("--resume and --overwrite exclude each other")
     ctx = init_distributed(config.device)
     try:
-        return _Trainer(config, Path(data), Path(out), stage, ctx, on_log).run(g1, resume, overwrite)
+        with flushing_denormals(ctx.device.type == "cpu"):
+            return _Trainer(config, Path(data), Path(out), stage, ctx, on_log).run(g1, resume, overwrite)
     finally:
         ctx.close()
+
+
+def denormals_flushed() -> bool:
+    """Whether this thread's CPU flushes denormal float32 values to zero (torch has no getter for it)."""
+    return float(torch.tensor(1e-39, dtype=torch.float32) * 1.0) == 0.0
+
+
+@contextlib.contextmanager
+def flushing_denormals(on: bool = True):
+    """Flush denormal floats to zero on the CPU inside the block (when `on`), then put back the setting found."""
+    was = denormals_flushed() if on else None
+    if on:
+        torch.set_flush_denormal(True)
+    try:
+        yield
+    finally:
+        if on and not was:
+            torch.set_flush_denormal(False)
 
 
 def base_config(out: str | Path, stage: int, g1: str | Path | None = None,
@@ -184,6 +206,8 @@ class _Trainer:
             self._check_resume(ckpt, resume_path)
             ckpt["path"] = resume_path
         g1_ckpt = self._load_g1_source(g1) if self.stage == 2 and ckpt is None else None
+        if self.ctx.is_main:  # reads pixel data: a damaged file is refused before the run is changed (--overwrite)
+            self._fixed = self._fixed_batch()
         self.ctx.barrier()  # everyone has read the run before rank 0 changes it
         if self.ctx.is_main:
             self.out.mkdir(parents=True, exist_ok=True)
@@ -274,7 +298,10 @@ class _Trainer:
         n = self.info.num_pairs
         picks = np.unique(np.linspace(0, n - 1, min(self.config.num_samples, n)).round().astype(int))
         ds = PairDataset(self.data, flip=False, seed=self.config.seed)
-        return default_collate([ds[int(i)] for i in picks])
+        try:
+            return default_collate([ds[int(i)] for i in picks])
+        finally:
+            ds.reader.close()  # no open HDF5 handle in this process when the loader forks its workers
 
     # ---- steps -------------------------------------------------------------------------------------------
     def _autocast(self):
@@ -379,19 +406,25 @@ class _Trainer:
 
     # ---- the loop ----------------------------------------------------------------------------------------
     def run(self, g1, resume, overwrite) -> RunResult:
+        started = rundir.StartRecord(self.out) if self.ctx.is_main else None
+        try:
+            return self._run(g1, resume, overwrite)
+        except BaseException:  # before the first checkpoint: leave `out` as it was found (see StartRecord)
+            if started is not None:
+                started.undo_failed_start()
+            raise
+
+    def _run(self, g1, resume, overwrite) -> RunResult:
         ckpt, g1_ckpt = self._prepare(g1, resume, overwrite)
         start = ckpt["step"] if ckpt is not None else 0
         resumed_from = ckpt["path"] if ckpt is not None else None
-        if self.device.type == "cpu":
-            torch.set_flush_denormal(True)
         self._build(ckpt, g1_ckpt)
         del ckpt, g1_ckpt
         cfg, names = self.config, LOSS_NAMES[self.stage]
         self.recon = losses.RECONSTRUCTION[cfg.loss]
         step_fn = self._step1 if self.stage == 1 else self._step2
-        batches = iter(self._loader(start))  # start the workers before this process opens the data file
+        batches = iter(self._loader(start))
         if self.ctx.is_main:
-            self._fixed = self._fixed_batch()
             stats = rundir.StatsWriter(self.out)
         t0 = time.perf_counter()
         last_ckpt = latest_checkpoint(self.out, self.stage) if start else None

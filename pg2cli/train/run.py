@@ -87,6 +87,54 @@ def clear_stage(run_dir: Path, stage: int) -> None:
                 shutil.rmtree(d)
 
 
+class StartRecord:
+    """What a run directory held before this command touched it, so a start that fails before its first
+    checkpoint can be undone (`undo_failed_start`) and the same command rerun without --overwrite."""
+
+    OWN = (CONFIG_FILE, DATA_FILE, STATS_FILE, SAMPLES_DIR, CHECKPOINT_DIR)
+
+    def __init__(self, run_dir: Path):
+        self.run_dir = Path(run_dir)
+        # The folder and those of its parents that do not exist yet, deepest first: what mkdir(parents=True)
+        # will create.
+        self.created: list[Path] = []
+        p = self.run_dir.absolute()
+        while not os.path.lexists(p) and p != p.parent:
+            self.created.append(p)
+            p = p.parent
+        self.before: set[str] | None = None
+        if not self.created and self.run_dir.is_dir():
+            self.before = set(os.listdir(self.run_dir))
+
+    def has_checkpoints(self) -> bool:
+        return any(list_checkpoints(self.run_dir, s) for s in (1, 2))
+
+    def undo_failed_start(self) -> None:
+        """Remove what this command created, unless a checkpoint exists (then nothing is touched): the whole
+        folder (and the parents made for it) when the command created it, else only pg2's own files and folders
+        that were not there before. Files that existed before are never removed. Errors are ignored: the
+        failure that led here is the one to report."""
+        try:
+            if self.has_checkpoints():
+                return
+            if self.created:
+                if self.run_dir.is_dir() and not self.run_dir.is_symlink():
+                    shutil.rmtree(self.run_dir)
+                for d in self.created[1:]:  # parents made for it, while empty
+                    d.rmdir()
+            elif self.before is not None:
+                for name in self.OWN:
+                    p = self.run_dir / name
+                    if name in self.before or not os.path.lexists(p):
+                        continue
+                    if p.is_dir() and not p.is_symlink():
+                        shutil.rmtree(p)
+                    else:
+                        p.unlink()
+        except OSError:
+            pass
+
+
 def truncate_stats(run_dir: Path, keep) -> None:
     """Rewrite stats.jsonl keeping the records for which keep(record) is true (e.g. after a resume, drop the
     lines a crashed run wrote past its last checkpoint)."""
