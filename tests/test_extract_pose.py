@@ -318,3 +318,133 @@ def test_a_file_that_is_not_the_body_model_is_refused(tmp_path):
     torch.save({"conv1_1.weight": torch.zeros(64, 3, 3, 3)}, tmp_path / "partial.pth")
     with pytest.raises(DataError, match="tensors of the OpenPose body model are missing"):
         load_body_model(tmp_path / "partial.pth")
+
+
+# JSON names that would collide, and runs that read nothing.
+
+
+@pytest.fixture
+def stub_cli(monkeypatch):
+    """The CLI with StubBackend instead of a real model (fast, deterministic)."""
+    import pg2cli.pose
+
+    monkeypatch.setattr(pg2cli.pose, "get_backend", lambda name, **kwargs: StubBackend())
+
+
+def colliding_folder(tmp_path):
+    """x.png / x.jpg side by side, in the root and in a subfolder, plus images whose stem is their own."""
+    root = tmp_path / "coll"
+    for i, name in enumerate(["x.png", "x.jpg", "a/x.png", "a/x.bmp", "y.png", "a/z.png"]):
+        write_png(root / name, np.full((40, 20, 3), 10 + i, np.uint8))  # StubBackend: keypoints move with the mean
+    return root
+
+
+def json_files(jdir):
+    return {p.relative_to(jdir).as_posix(): p.read_bytes() for p in sorted(jdir.rglob("*.json"))}
+
+
+def test_images_sharing_a_stem_get_distinct_json(tmp_path):
+    from pg2cli.pose.extract import json_names
+
+    root = colliding_folder(tmp_path)
+    out, jdir = tmp_path / "ann.csv", tmp_path / "json"
+    res = extract_poses(root, out, StubBackend(), json_dir=jdir, batch_size=2)
+    assert sorted(json_files(jdir)) == ["a/x.bmp_keypoints.json", "a/x.png_keypoints.json", "a/z_keypoints.json",
+                                        "x.jpg_keypoints.json", "x.png_keypoints.json", "y_keypoints.json"]
+    assert res.json_suffixed == ["a/x.bmp", "a/x.png", "x.jpg", "x.png"]
+    ann = read_annotations(out)
+    names = json_names(ann.names)
+    for name in ann.names:  # each file holds its own image's keypoints
+        people = read_openpose_json(json_path(jdir, name, keep_suffix=name in names))
+        np.testing.assert_allclose(people[0].keypoints, ann.get(name), atol=0.5, equal_nan=True)
+    assert not np.allclose(ann.get("x.png"), ann.get("x.jpg"), equal_nan=True)
+    # Shards (and resumed runs) name the files from the whole folder, exactly as one run does.
+    for i in range(2):
+        extract_poses(root, tmp_path / f"s{i}.csv", StubBackend(), json_dir=tmp_path / "sharded", shard=(i, 2))
+    assert json_files(tmp_path / "sharded") == json_files(jdir)
+    assert len(read_annotations(tmp_path / "s0.csv")) not in (0, 6)  # the pairs really were split
+    resumed = tmp_path / "resumed.csv"
+    resumed.write_text("".join(out.read_text().splitlines(keepends=True)[:3]))  # x.png's pair done, not x.jpg
+    extract_poses(root, resumed, StubBackend(), json_dir=tmp_path / "rj")
+    assert set(json_files(tmp_path / "rj")) <= set(json_files(jdir))
+    # A stem that is another image's kept suffix: still one file per image.
+    write_png(root / "x.png.jpg", np.full((40, 20, 3), 99, np.uint8))
+    extract_poses(root, tmp_path / "more.csv", StubBackend(), json_dir=tmp_path / "more")
+    assert len(json_files(tmp_path / "more")) == 7 and (tmp_path / "more" / "x.png.jpg_keypoints.json").is_file()
+
+
+def test_cli_reports_json_that_keeps_the_suffix(tmp_path, stub_cli):
+    root = colliding_folder(tmp_path)
+    args = ["extract-pose", str(root), "-o", str(tmp_path / "ann.csv"), "--json-dir", str(tmp_path / "js")]
+    r = runner.invoke(app, args)
+    assert r.exit_code == 0, r.output
+    lines = [line for line in r.output.splitlines() if "share a name stem" in line]
+    assert len(lines) == 1 and "4 images" in lines[0] and "a/x.bmp_keypoints.json" in lines[0]
+    r = runner.invoke(app, ["extract-pose", str(root), "-o", str(tmp_path / "b.csv")])  # no JSON: nothing to say
+    assert r.exit_code == 0 and "name stem" not in r.output
+
+
+def test_cli_nothing_readable_leaves_no_csv(tmp_path, stub_cli):
+    root = tmp_path / "bad"
+    root.mkdir()
+    add_bad_files(root)
+    out = tmp_path / "ann.csv"
+    r = runner.invoke(app, ["extract-pose", str(root), "-o", str(out), "--json-dir", str(tmp_path / "js")])
+    assert r.exit_code == 1 and r.output.count("\n") == 1, r.output
+    assert "none of the 3 images could be read" in r.output
+    assert not out.exists() and not list(tmp_path.glob(".ann*"))  # no header-only CSV, no temporary file
+    assert len(errors_path(out).read_text().splitlines()) == 4  # but the list of bad files stays
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    r = runner.invoke(app, ["extract-pose", str(empty), "-o", str(out)])
+    assert r.exit_code == 1 and "no images found" in r.output and not out.exists()
+    # --overwrite of an existing CSV: still nothing lost when nothing can be read.
+    out.write_text("name:keypoints_y:keypoints_x\n")
+    r = runner.invoke(app, ["extract-pose", str(root), "-o", str(out), "--overwrite"])
+    assert r.exit_code == 1 and out.read_text() == "name:keypoints_y:keypoints_x\n"
+
+
+def test_a_resumed_run_that_reads_nothing_new_leaves_the_csv_untouched(folder, tmp_path):
+    out = tmp_path / "ann.csv"
+    extract_poses(folder, out, StubBackend())
+    before = out.read_bytes()
+    add_bad_files(folder)
+    res = extract_poses(folder, out, StubBackend())
+    assert res.processed == 0 and res.already_done == 7 and len(res.errors) == 3
+    assert out.read_bytes() == before and errors_path(out).is_file()
+    # Even a partial last line (a killed run) stays until a row can be written after it.
+    partial = before + b"sub/x.png:[1,"
+    out.write_bytes(partial)
+    extract_poses(folder, out, StubBackend())
+    assert out.read_bytes() == partial
+    # --overwrite of a CSV with rows, nothing readable: the old rows stay.
+    bad_only = tmp_path / "bad"
+    bad_only.mkdir()
+    add_bad_files(bad_only)
+    with pytest.raises(DataError, match="none of the 3 images could be read"):
+        extract_poses(bad_only, out, StubBackend(), overwrite=True)
+    assert out.read_bytes() == partial
+
+
+def test_a_fresh_csv_appears_only_once_it_has_a_row(folder, tmp_path):
+    """The header and first batch go to a temporary file that is renamed into place; then rows are appended."""
+    out = tmp_path / "ann.csv"
+    seen = []
+
+    class Watching(StubBackend):
+        def detect(self, images):
+            seen.append(out.read_text() if out.exists() else None)
+            return super().detect(images)
+
+    stale = tmp_path / ".ann.partial-999999999.csv"  # left by a killed run (no such process)
+    stale.write_text("name:keypoints_y:keypoints_x\n")
+    extract_poses(folder, out, Watching(), batch_size=3)
+    assert seen[0] is None and seen[1].count("\n") == 4 and seen[2].count("\n") == 7
+    assert len(read_annotations(out)) == 7 and not stale.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ann.csv", "images"]
+    # An empty shard (nothing to read, nothing failed) still gives a valid, header-only CSV.
+    one = tmp_path / "one"
+    write_png(one / "a.png", np.full((40, 20, 3), 50, np.uint8))
+    empty_shard = next((i, 4) for i in range(4) if not in_shard("a.png", (i, 4)))
+    res = extract_poses(one, tmp_path / "s.csv", StubBackend(), shard=empty_shard)
+    assert res.total == 0 and (tmp_path / "s.csv").read_text() == "name:keypoints_y:keypoints_x\n"

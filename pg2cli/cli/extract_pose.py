@@ -14,7 +14,7 @@ from pg2cli.cli._common import command, err_console, out_console
 def extract_pose_cmd(
     images_dir: Path = typer.Argument(..., help="Folder of images (searched recursively: jpg, jpeg, png, bmp, webp)."),
     output: Path = typer.Option(..., "-o", "--output", help="Annotation CSV to write (name:keypoints_y:keypoints_x); an existing one is resumed."),
-    json_dir: Optional[Path] = typer.Option(None, "--json-dir", help="Also write OpenPose JSON per image (every person, with confidences)."),
+    json_dir: Optional[Path] = typer.Option(None, "--json-dir", help="Also write OpenPose JSON per image (every person, with confidences): DIR/<folders>/x_keypoints.json, or x.png_keypoints.json where x.png and x.jpg share a stem."),
     backend: str = typer.Option("openpose", "--backend", help="openpose (CMU's model, needs its weights) | mediapipe (offline, CPU)."),
     weights: Optional[Path] = typer.Option(None, "--weights", help="openpose: body_pose_model.pth or a folder holding it (else $PG2_OPENPOSE_WEIGHTS, else the Hugging Face cache)."),
     device: str = typer.Option("auto", "--device", help="openpose: auto | cpu | cuda | cuda:N."),
@@ -70,7 +70,8 @@ def extract_pose_cmd(
 
     progress = Progress(TextColumn("[bold]extract-pose"), BarColumn(), MofNCompleteColumn(),
                         TextColumn("{task.fields[rate]}"), TimeElapsedColumn(), TextColumn("ETA"),
-                        TimeRemainingColumn(), console=err, transient=True)
+                        TimeRemainingColumn(), console=err, transient=True,
+                        disable=not err.is_terminal)  # (off a terminal it would only leave a blank line)
     task = None
 
     def on_batch(done: int, total: int) -> None:
@@ -104,6 +105,13 @@ def extract_pose_cmd(
     rate = result.processed / result.seconds if result.seconds > 0 else 0.0
     t.add_row("time", f"{result.seconds:.1f} s ({rate:.1f} images/s)")
     out_console().print(t)
+    if result.json_suffixed:  # x.png beside x.jpg: both would be x_keypoints.json
+        from pg2cli.pose.extract import json_path
+
+        shown = [json_path(Path(), n, keep_suffix=True).as_posix() for n in result.json_suffixed[:3]]
+        more = len(result.json_suffixed) - len(shown)
+        out_console().print(f"note: {len(result.json_suffixed):,} images share a name stem with another; their JSON "
+                            f"keeps the suffix: {escape(', '.join(shown))}" + (f" and {more:,} more" if more else ""))
     for name, reason in result.errors[:10]:
         err.print(f"[yellow]skipped[/] {escape(name)}: {escape(reason)}")
     if len(result.errors) > 10:

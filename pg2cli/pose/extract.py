@@ -2,6 +2,9 @@
 
 The CSV is appended one flushed batch at a time, so a kill at any moment leaves every complete row valid;
 a rerun drops a trailing partial line, skips the images that have a row and processes the rest.
+A new CSV (or one replaced by `overwrite`) appears under its final name only with its first rows: a run
+that reads no image leaves no header-only CSV behind, and an existing CSV is not touched until a row can be
+appended to it.
 """
 
 from __future__ import annotations
@@ -9,16 +12,18 @@ from __future__ import annotations
 import csv
 import io
 import os
+import posixpath
 import time
 import zlib
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator, TextIO
+from typing import Callable, Iterator
 
 import numpy as np
 
-from pg2cli.errors import DataError, UsageError
+from pg2cli.errors import DataError, FormatError, UsageError
 from pg2cli.formats import ANNOTATION_HEADER, format_annotation_row, read_annotations, write_openpose_json
 from pg2cli.formats.openpose import OpenPosePerson
 from pg2cli.images import ImageError, list_images, read_image
@@ -39,6 +44,7 @@ class ExtractResult:
     errors: list[tuple[str, str]] = field(default_factory=list)
     errors_file: Path | None = None
     seconds: float = 0.0
+    json_suffixed: list[str] = field(default_factory=list)  # images of this shard whose JSON keeps the suffix
 
 
 def parse_shard(value: str | None) -> tuple[int, int] | None:
@@ -78,35 +84,111 @@ def errors_path(output: Path) -> Path:
     return output.with_name(output.name + ERRORS_SUFFIX)
 
 
-def json_path(json_dir: Path, name: str) -> Path:
-    """OpenPose's naming: <json_dir>/<folders>/<stem>_keypoints.json."""
+def json_path(json_dir: Path, name: str, keep_suffix: bool = False) -> Path:
+    """OpenPose's naming: <json_dir>/<folders>/<stem>_keypoints.json; with `keep_suffix`,
+    <folders>/<stem><suffix>_keypoints.json (for images whose stem another image shares, see `json_names`)."""
     rel = Path(name)
-    return json_dir / rel.parent / f"{rel.stem}_keypoints.json"
+    return json_dir / rel.parent / f"{rel.name if keep_suffix else rel.stem}_keypoints.json"
 
 
-def _open_for_resume(output: Path, overwrite: bool) -> tuple[set[str], TextIO]:
-    """Open the CSV for appending and return the names it already holds.
+def json_names(names: list[str]) -> set[str]:
+    """The images, of a folder's full listing, whose JSON must keep the suffix: x.png and x.jpg side by side
+    would both be x_keypoints.json, so they become x.png_keypoints.json and x.jpg_keypoints.json; every other
+    image keeps OpenPose's x_keypoints.json.
 
-    A partial last line (a kill in the middle of a write) is cut off; a file that is not an annotation
-    CSV is refused rather than appended to.
+    Decided from the whole folder, never from a shard or the images left by a resumed run, so an image's JSON
+    name does not depend on which images a run processes. Names are compared case-insensitively (on macOS and
+    Windows X_keypoints.json and x_keypoints.json are one file). Repeated until no two names meet, for the
+    odd folder where a kept suffix meets another image's stem (x.png beside x.jpg and x.png.jpg).
     """
-    output.parent.mkdir(parents=True, exist_ok=True)
-    header = ANNOTATION_HEADER.encode()
-    if not overwrite and output.exists() and output.stat().st_size > 0:
-        data = output.read_bytes()
-        cut = data.rfind(b"\n") + 1  # everything after the last line end is a partial row
-        if cut and data.split(b"\n", 1)[0].rstrip(b"\r") == header:
-            if cut < len(data):
-                with open(output, "rb+") as raw:
-                    raw.truncate(cut)
-            return set(read_annotations(output).names), open(output, "a", encoding="utf-8", newline="\n")
-        if cut or not header.startswith(data):  # (part of a header alone: a run killed as it started)
-            raise DataError(f"{output}: exists and is not an annotation CSV (header {ANNOTATION_HEADER!r}); "
-                            "pass --overwrite to replace it or choose another -o")
-    f = open(output, "w", encoding="utf-8", newline="\n")
-    f.write(ANNOTATION_HEADER + "\n")
-    f.flush()
-    return set(), f
+    keys = {name: posixpath.splitext(name)[0].casefold() for name in names}  # json_path's, less the ending
+    keep: set[str] = set()
+    while True:
+        count = Counter(keys.values())
+        if len(count) == len(keys):  # (the usual folder: every stem its own)
+            return keep
+        more = [n for n, key in keys.items() if count[key] > 1 and n not in keep]
+        if not more:  # only names that already keep their suffix meet (X.png and x.png): nothing left to do
+            return keep
+        keep.update(more)
+        keys.update((n, n.casefold()) for n in more)
+
+
+def _names_in(output: Path, complete: bytes | None) -> set[str]:
+    """The image names of an annotation CSV; `complete`: its complete lines, when it ends in a partial one
+    (read from a copy, so that the file itself is only cut when a row is appended to it)."""
+    if complete is None:
+        return set(read_annotations(output).names)
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        copy = Path(tmp, output.name)
+        copy.write_bytes(complete)
+        try:
+            return set(read_annotations(copy).names)
+        except FormatError as e:  # name the user's file, not the copy (same line numbers)
+            raise FormatError(output, e.problem, e.line) from None
+
+
+class _Table:
+    """The annotation CSV of a run, opened only when there is a first row to write.
+
+    Resuming: the names it holds are read now; a partial last line (a kill in the middle of a write) is cut
+    off just before the first new row is appended, so a run that writes nothing leaves the file byte for byte.
+    Fresh (no CSV yet, or `overwrite`): the header and the first rows are written under a temporary name
+    (pg2cli.fileio) and renamed into place, replacing the old file only then; later rows are appended.
+    A file that is not an annotation CSV is refused rather than appended to.
+    """
+
+    def __init__(self, output: Path, overwrite: bool):
+        from pg2cli.fileio import remove_stale_partials
+
+        self.output, self.file, self.cut = output, None, None
+        self.done: set[str] = set()
+        header = ANNOTATION_HEADER.encode()
+        if not overwrite and output.exists() and output.stat().st_size > 0:
+            data = output.read_bytes()
+            cut = data.rfind(b"\n") + 1  # everything after the last line end is a partial row
+            if cut and data.split(b"\n", 1)[0].rstrip(b"\r") == header:
+                self.cut = cut
+                self.done = _names_in(output, data[:cut] if cut < len(data) else None)
+                return
+            if cut or not header.startswith(data):  # (part of a header alone: a run killed as it started)
+                raise DataError(f"{output}: exists and is not an annotation CSV (header {ANNOTATION_HEADER!r}); "
+                                "pass --overwrite to replace it or choose another -o")
+        output.parent.mkdir(parents=True, exist_ok=True)
+        remove_stale_partials(output)  # a fresh run killed before its first rows were renamed into place
+
+    @property
+    def fresh(self) -> bool:
+        return self.cut is None
+
+    def write(self, lines: list[str]) -> None:
+        """Append rows, on disk (fsynced) before this returns."""
+        if self.file is None:
+            if self.fresh:
+                self._create("".join(lines))
+                return
+            if self.cut < self.output.stat().st_size:
+                with open(self.output, "rb+") as raw:
+                    raw.truncate(self.cut)
+            self.file = open(self.output, "a", encoding="utf-8", newline="\n")
+        self.file.write("".join(lines))  # one write per batch, then on disk before the next one
+        self.file.flush()
+        os.fsync(self.file.fileno())
+
+    def _create(self, rows: str) -> None:
+        from pg2cli.fileio import write_text_atomic
+
+        write_text_atomic(self.output, ANNOTATION_HEADER + "\n" + rows, overwrite=True)
+        self.file = open(self.output, "a", encoding="utf-8", newline="\n")
+
+    def close(self, keep_empty: bool) -> None:
+        """Close; a fresh CSV that got no row is written header-only if `keep_empty`, else not at all."""
+        if self.file is None and self.fresh and keep_empty:
+            self._create("")
+        if self.file is not None:
+            self.file.close()
 
 
 def _read_batches(root: Path, names: list[str], batch: int, workers: int = 2
@@ -165,9 +247,11 @@ def extract_poses(images_dir: str | os.PathLike, output: str | os.PathLike, back
 
     Resumes an existing `output` (only images without a row are processed) unless `overwrite`.
     Unreadable images are skipped and listed in `<output>.errors.csv` (name,reason). The best person
-    goes to the CSV (all -1 when nobody), every person to `json_dir`. `shard` = (I, N) takes a stable
+    goes to the CSV (all -1 when nobody), every person to `json_dir` (named by `json_path`, with the suffix kept
+    for the images `json_names` picks from the whole folder). `shard` = (I, N) takes a stable
     1/N of the images. `progress(done, total)` is called after every batch.
-    Raises DataError when the folder has no image or none of the images to process could be read.
+    Raises DataError when the folder has no image or none of the images to process could be read; then a
+    new CSV is not created and an existing one is left as it was (`overwrite` too).
     """
     start = time.perf_counter()
     root, output = Path(images_dir), Path(output)
@@ -176,10 +260,12 @@ def extract_poses(images_dir: str | os.PathLike, output: str | os.PathLike, back
         raise DataError(f"{root}: no images found (expected .jpg, .jpeg, .png, .bmp or .webp files, in subfolders too)")
     names = [n for n in every if in_shard(n, shard)]
     result = ExtractResult(output=output, total=len(names))
-    done, table = _open_for_resume(output, overwrite)
-    todo = [n for n in names if n not in done]
+    table = _Table(output, overwrite)
+    todo = [n for n in names if n not in table.done]
     result.already_done = len(names) - len(todo)
     jdir = Path(json_dir) if json_dir is not None else None
+    keep_suffix = json_names(every) if jdir is not None else set()  # the whole folder: same names in every shard
+    result.json_suffixed = [n for n in names if n in keep_suffix]
     empty = np.full((NUM_KEYPOINTS, 2), np.nan, np.float32)
     try:
         if progress:
@@ -191,21 +277,25 @@ def extract_poses(images_dir: str | os.PathLike, output: str | os.PathLike, back
             lines = []
             for name, found in _detect(backend, good, result.errors):
                 if jdir is not None:
-                    write_openpose_json(json_path(jdir, name), found, overwrite=True)
+                    write_openpose_json(json_path(jdir, name, name in keep_suffix), found, overwrite=True)
                 lines.append(format_annotation_row(name, found[0].keypoints if found else empty) + "\n")
                 result.with_person += bool(found)
-            table.write("".join(lines))  # one write per batch, then on disk before the next one
-            table.flush()
-            os.fsync(table.fileno())
+            if lines:
+                table.write(lines)
             result.processed += len(lines)
             finished += len(batch)
             if progress:
                 progress(finished, len(todo))
+    except BaseException:  # interrupted, out of memory: the rows written so far stay (resumable)
+        table.close(keep_empty=False)
+        raise
+    else:
+        nothing_read = bool(result.errors) and result.processed == 0 and result.already_done == 0
+        table.close(keep_empty=not nothing_read)  # an empty shard still gives a valid, header-only CSV
     finally:
-        table.close()
         result.seconds = time.perf_counter() - start
         _write_errors(output, result)
-    if result.errors and result.processed == 0 and result.already_done == 0:
+    if nothing_read:
         raise DataError(f"{root}: none of the {len(todo)} images could be read "
                         f"(first: {result.errors[0][0]}: {result.errors[0][1]}); see {result.errors_file}")
     return result
