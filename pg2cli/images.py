@@ -82,9 +82,11 @@ PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _PNG_CHANNELS = {0: 1, 2: 3, 6: 4}  # 8-bit colour types: grey, RGB, RGBA
 
 try:
-    from isal.isal_zlib import crc32 as _crc32, decompress as _inflate
+    from isal.isal_zlib import crc32 as _crc32, decompressobj as _inflater
 except ImportError:  # pragma: no cover - python-isal is a dependency; zlib gives the same results, slower
-    from zlib import crc32 as _crc32, decompress as _inflate
+    from zlib import crc32 as _crc32, decompressobj as _inflater
+
+_PNG_MAX_SIDE = 1_000_000  # libpng's default limit on width and height (OpenCV refuses larger)
 
 
 def _row_prefix_sums(px: np.ndarray) -> np.ndarray:
@@ -112,39 +114,51 @@ def decode_png_fast(data: bytes) -> np.ndarray | None:
     as `to_rgb8` does.
     """
     view = memoryview(data)
-    pos, end_of_data, ihdr, idat = 8, len(data), None, []
+    end_of_data = len(data)
+    if end_of_data < 33 or bytes(view[:8]) != PNG_SIGNATURE or bytes(view[12:16]) != b"IHDR":  # IHDR first
+        return None
+    pos, ihdr, idat, idat_done = 8, None, [], False
     while True:
         if pos + 12 > end_of_data:
             return None  # no IEND
         length = int.from_bytes(view[pos:pos + 4], "big")
         kind = bytes(view[pos + 4:pos + 8])
         end = pos + 12 + length
-        if end > end_of_data:
-            return None
+        if end > end_of_data or not kind.isalpha() or not kind.isascii() or not 65 <= kind[2] <= 90:
+            return None  # overrun, or not a valid chunk name (letters, reserved bit clear)
         if kind == b"IEND":
             break
         if kind in (b"IHDR", b"IDAT"):
             if _crc32(view[pos + 4:end - 4]) != int.from_bytes(view[end - 4:end], "big"):
                 return None
             if kind == b"IHDR":
+                if ihdr is not None:
+                    return None  # a second IHDR: OpenCV refuses the file
                 ihdr = bytes(view[pos + 8:end - 4])
             else:
+                if idat_done:
+                    return None  # IDAT chunks must follow one another
                 idat.append(view[pos + 8:end - 4])
         elif not kind[0] & 0x20 or kind == b"tRNS":  # an unknown critical chunk (PLTE...) or transparency
             return None
+        if idat and kind != b"IDAT":
+            idat_done = True
         pos = end
     if ihdr is None or len(ihdr) != 13 or not idat:
         return None
     width, height = int.from_bytes(ihdr[0:4], "big"), int.from_bytes(ihdr[4:8], "big")
     depth, colour, compression, filtering, interlace = ihdr[8:13]
     channels = _PNG_CHANNELS.get(colour)
-    if channels is None or depth != 8 or compression or filtering or interlace or not width or not height:
+    if (channels is None or depth != 8 or compression or filtering or interlace
+            or not 0 < width <= _PNG_MAX_SIDE or not 0 < height <= _PNG_MAX_SIDE):
         return None
+    expected = height * (1 + width * channels)
     try:
-        raw = _inflate(b"".join(idat))
+        inflater = _inflater()
+        raw = inflater.decompress(b"".join(idat), expected + 1)  # bounded: a stream cannot outgrow the header
     except Exception:  # zlib.error / isal's IsalError: corrupt stream
         return None
-    if len(raw) != height * (1 + width * channels):
+    if len(raw) != expected or not inflater.eof:  # short, long, or without its checksum: OpenCV decides
         return None
     rows = np.frombuffer(raw, np.uint8).reshape(height, 1 + width * channels)
     kinds = rows[:, 0]

@@ -106,8 +106,25 @@ def _corrupt_idat_crc(data: bytes) -> bytes:
     return data[:end] + bytes([data[end] ^ 1]) + data[end + 1:]
 
 
+def _chunks(data: bytes) -> list[bytes]:
+    """The chunks of a PNG, each with its length, name and checksum."""
+    out, pos = [], 8
+    while pos < len(data):
+        end = pos + 12 + int.from_bytes(data[pos:pos + 4], "big")
+        out.append(data[pos:end])
+        pos = end
+    return out
+
+
+def _reordered(data: bytes, order) -> bytes:
+    c = _chunks(data)
+    return data[:8] + b"".join(c[i] if isinstance(i, int) else i for i in order)
+
+
 @pytest.mark.parametrize("case", ["paeth", "16-bit", "palette", "interlaced", "transparency", "bad crc",
-                                  "bad stream", "short stream", "no IEND"])
+                                  "bad stream", "short stream", "no IEND", "long stream", "second IHDR",
+                                  "IHDR not first", "IDAT interrupted", "bad chunk name", "too wide",
+                                  "not a PNG"])
 def test_anything_else_is_left_to_opencv(case):
     rng = np.random.default_rng(0)
     rgb = rng.integers(0, 256, (9, 5, 3), dtype=np.uint8)
@@ -121,8 +138,31 @@ def test_anything_else_is_left_to_opencv(case):
         "bad stream": lambda: make_png(rgb, [1], 2, stream=bytes(40)),  # garbage with a valid chunk checksum
         "short stream": lambda: make_png(rgb[:8], [1], 2, claim_height=9),
         "no IEND": lambda: make_png(rgb, [1], 2)[:-12],
+        # 1x1 in the header, 50 MB of rows in a 50 kB stream: refused without inflating it all
+        "long stream": lambda: make_png(rgb[:1, :1], [1], 2, stream=zlib.compress(bytes(50 << 20), 9)),
+        "second IHDR": lambda: _reordered(make_png(rgb, [1], 2), [0, _chunks(make_png(rgb[:2], [1], 2))[0], 1, 2]),
+        "IHDR not first": lambda: _reordered(make_png(rgb, [1], 2), [chunk(b"tEXt", b"a\0b"), 0, 1, 2]),
+        "IDAT interrupted": lambda: _split_idat(make_png(rgb, [1], 2)),
+        "bad chunk name": lambda: _reordered(make_png(rgb, [1], 2), [0, chunk(b"abcd", b""), 1, 2]),
+        "too wide": lambda: make_png(np.zeros((1, 1_000_001), np.uint8), [0], 0),
+        "not a PNG": lambda: b"\x89PNX" + make_png(rgb, [1], 2)[5:],
     }[case]()
     assert decode_png_fast(data) is None
+
+
+def _split_idat(data: bytes) -> bytes:
+    """The IDAT's stream in two IDAT chunks with a text chunk between them (not allowed)."""
+    c = _chunks(data)
+    body = c[1][8:-4]
+    return data[:8] + c[0] + chunk(b"IDAT", body[:10]) + chunk(b"tEXt", b"a\0b") + chunk(b"IDAT", body[10:]) + c[2]
+
+
+def test_a_stream_split_over_several_idat_chunks_reads():
+    rgb = np.random.default_rng(1).integers(0, 256, (9, 5, 3), dtype=np.uint8)
+    c = _chunks(make_png(rgb, [1, 2], 2))
+    body = c[1][8:-4]
+    data = b"\x89PNG\r\n\x1a\n" + c[0] + b"".join(chunk(b"IDAT", body[i:i + 7]) for i in range(0, len(body), 7)) + c[2]
+    np.testing.assert_array_equal(decode_png_fast(data), rgb)
 
 
 def test_a_corrupt_png_is_still_refused_with_a_reason(tmp_path):
