@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -100,7 +101,7 @@ def test_junk_text_after_a_valid_header_is_rejected_or_read(tmp_path_factory, te
 # every malformed file to it (so the error names the line).
 _valid = st.lists(st.integers(-1, 5000).map(str), min_size=18, max_size=18)
 _bad = st.sampled_from(["", " ", "-", "--1", "1 2", "5-", "-2", "1.0", "99999999999999999999", "2147483648", "0x1",
-                        "1,2", "[1]"])
+                        "1,2", "[1]", "05", "00", "-01", "-00", "- 1", "+5", "\u0665", "\t5"])
 
 
 @SETTINGS
@@ -143,3 +144,14 @@ def test_annotation_fast_path_equals_row_by_row_parsing(tmp_path_factory, rows, 
         np.testing.assert_array_equal(got.keypoints, ref.keypoints)
     if corrupt is None and resize is None:  # well-formed: the fast path itself took it
         assert A._read_fast(path, path.read_text().splitlines()) is not None
+
+
+def test_annotation_rows_of_19_and_17_values_are_not_evened_out(tmp_path):
+    """Two malformed rows whose lengths add up to two good ones are still reported (by line), not misparsed."""
+    ys, xs = list(range(10, 28)), list(range(30, 48))
+    path = tmp_path / "a.csv"
+    path.write_text("name:keypoints_y:keypoints_x\n"
+                    f"a.png: {ys + [5]}: {xs}\n"
+                    f"b.png: {ys[:-1]}: {xs}\n")
+    with pytest.raises(Pg2Error, match=r"a\.csv:2: keypoints_y has 19 values"):
+        read_annotations(path)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -68,22 +69,31 @@ def _parse_list(raw: str, path: Path, lineno: int, column: str) -> list[int]:
 
 
 _INT_LIST_CHARS = frozenset("0123456789-, ")
+_LEADING_ZERO = re.compile(r"(?<![0-9])0[0-9]")
 
 
 def _fast_keypoints(ys: list[str], xs: list[str]) -> np.ndarray | None:
     """Keypoints [N, 18, 2] of well-formed rows (integer lists of 18, >= -1) parsed all at once, or None if any
-    row is not plainly well-formed (the caller then parses row by row, which names the bad line)."""
+    row is not plainly well-formed (the caller then parses row by row, which names the bad line).
+
+    Accepts exactly what the row parser accepts among lists of plain integers: JSON's whitespace around the
+    list and between values, no leading zeros, no '+' or stray '-', 18 values in every list.
+    """
     inner = []
     for raw in ys + xs:
-        s = raw.strip()
+        s = raw.strip(" \t\r\n")  # JSON's whitespace only (str.strip would also drop e.g. a no-break space)
         if len(s) < 2 or s[0] != "[" or s[-1] != "]":
             return None
-        inner.append(s[1:-1])
+        body = s[1:-1]
+        if body.count(",") != NUM_KEYPOINTS - 1:
+            return None
+        inner.append(body)
     text = ",".join(inner)
-    if not _INT_LIST_CHARS.issuperset(text):
+    if not _INT_LIST_CHARS.issuperset(text) or "- " in text:
         return None
     compact = "," + text.replace(" ", "") + ","
-    if ",," in compact or ",-," in compact:  # an empty field or a lone minus (NumPy would read 0)
+    # an empty field, a lone or trailing minus (NumPy would read 0), or a leading zero (JSON refuses "05", "-01")
+    if ",," in compact or "-," in compact or _LEADING_ZERO.search(compact):
         return None
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # NumPy warns (here: raises) when the text does not parse to its end
