@@ -213,7 +213,11 @@ def test_a_batch_renders_exactly_its_samples_one_by_one(market, size, radius, cl
     kp = market.keypoints[:40].copy()
     jitter = kp + rng.uniform(-30, 30, kp.shape).astype(np.float32)
     jitter[rng.random(kp.shape[:2]) < 0.2] = np.nan
-    batch = np.concatenate([kp, jitter, np.full((1, 18, 2), np.nan, np.float32)])
+    far = kp[:8].copy()  # limbs from far outside that cross the frame, and limbs wholly outside it
+    far[:, 0] = (3000, -2000)
+    far[:4, 10] = (-1500, 7)
+    far[4:, 13] = (size[1] / 2, 5000)
+    batch = np.concatenate([kp, jitter, far, np.full((1, 18, 2), np.nan, np.float32)])
     masks = render_pose_mask(batch, size, radius, closing)
     assert masks.shape == (len(batch), *size)
     for i, k in enumerate(batch):
@@ -224,3 +228,20 @@ def test_a_batch_renders_exactly_its_samples_one_by_one(market, size, radius, cl
         for i, k in enumerate(batch):
             np.testing.assert_array_equal(maps[i], render_pose_maps(k, size, kind, radius=radius + 0.5, dtype=np.uint8))
     np.testing.assert_array_equal(render_pose_maps(batch[:5], size)[2], reference_disc(batch[2], size))
+
+
+def test_a_keypoint_a_billion_pixels_away_costs_no_memory():
+    """Only the visible part of a limb is sampled: a mad keypoint (the CSV allows up to 2^31) renders like a
+    merely distant one instead of making hundreds of millions of disc centres."""
+    kp = np.full((64, 18, 2), np.nan, np.float32)
+    kp[:, 1] = (30, 20)
+    kp[:, 2] = (30, 60)
+    kp[0, 0] = (1e9, 1e9)
+    kp[1, 0] = (-2e9, 20)
+    masks = render_pose_mask(kp, (128, 64))
+    assert masks.shape == (64, 128, 64)
+    ref = kp[:2].copy()
+    ref[0, 0] = (30 + 1e4, 20 + 1e4)  # the same directions, near enough to draw the classic way
+    ref[1, 0] = (30 - 1e4, 20)
+    for i in range(2):
+        np.testing.assert_array_equal(masks[i], _mask_alone(ref[i], (128, 64), 4, 5))

@@ -89,19 +89,41 @@ def _disc_kernel(radius: int) -> np.ndarray:
 _MASK_LIMBS = np.array(MASK_LIMBS, dtype=np.int64)  # [23, 2]
 
 
-def _mask_centres(kp: np.ndarray, present: np.ndarray, radius: int) -> tuple[np.ndarray, np.ndarray]:
-    """Disc centres of a batch (kp [B, 18, 2], present [B, 18]): (sample index [M], centres int [M, 2])."""
+def _mask_centres(kp: np.ndarray, present: np.ndarray, radius: int,
+                  box: tuple[float, float, float, float] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Disc centres of a batch (kp [B, 18, 2], present [B, 18]): (sample index [M], centres int [M, 2]).
+
+    `box` (x0, y0, x1, y1): only the in-between points that can land in it are made (the ends always are);
+    memory then follows the visible part of each limb, not its length (a keypoint far outside the image).
+    """
     ok = present[:, _MASK_LIMBS[:, 0]] & present[:, _MASK_LIMBS[:, 1]]  # [B, 23]
     sample, limb = np.nonzero(ok)
     a = kp[sample, _MASK_LIMBS[limb, 0]]  # [L, 2] start
     d = kp[sample, _MASK_LIMBS[limb, 1]] - a  # [L, 2] direction
     n = (np.sqrt((d * d).sum(axis=1)) / radius).astype(np.int64)  # sampleN per limb
-    step = np.arange(1, max(int(n.max(initial=0)), 1))  # 1..max sampleN - 1
+    lo, hi = np.ones_like(n), n - 1  # in-between points i = 1..sampleN - 1
+    if box is not None and len(n):
+        # The part of each segment a + t d inside the box (Liang-Barsky), as a range of i = t * sampleN, widened
+        # by one step on each side: the points outside the box are dropped by the caller anyway.
+        t0, t1 = np.zeros(len(n)), np.ones(len(n))
+        for axis, (low, high) in enumerate(((box[0], box[2]), (box[1], box[3]))):
+            p, q = a[:, axis], d[:, axis]
+            with np.errstate(divide="ignore", invalid="ignore"):
+                ta, tb = (low - p) / q, (high - p) / q
+            flat = q == 0
+            enter = np.where(flat, np.where((p >= low) & (p <= high), -np.inf, np.inf), np.minimum(ta, tb))
+            leave = np.where(flat, np.where((p >= low) & (p <= high), np.inf, -np.inf), np.maximum(ta, tb))
+            t0, t1 = np.maximum(t0, enter), np.minimum(t1, leave)
+        seen = t0 <= t1
+        lo = np.where(seen, np.maximum(lo, np.floor(np.where(seen, t0, 0) * n).astype(np.int64) - 1), 1)
+        hi = np.where(seen, np.minimum(hi, np.ceil(np.where(seen, t1, 0) * n).astype(np.int64) + 1), 0)
+    count = np.maximum(hi - lo + 1, 0)
+    which = np.repeat(np.arange(len(n)), count)  # the limb of each in-between point
+    step = lo[which] + (np.arange(which.size) - (np.cumsum(count) - count)[which])
     # a + d * i / n in the original's order of operations, so truncation below lands on the same pixels
-    between = (a[:, None, :] + d[:, None, :] * step[None, :, None] / np.maximum(n, 1)[:, None, None])
-    keep = step[None, :] < n[:, None]  # [L, S]: only i < sampleN of each limb
-    pts = np.concatenate([a, a + d, between[keep]])
-    owner = np.concatenate([sample, sample, np.broadcast_to(sample[:, None], keep.shape)[keep]])
+    between = a[which] + d[which] * step[:, None] / n[which][:, None]
+    pts = np.concatenate([a, a + d, between])
+    owner = np.concatenate([sample, sample, sample[which]])
     # int() truncation, as the original code: rounding instead shifts the in-between discs and costs ~5% IoU.
     return owner, np.trunc(pts).astype(np.int64)
 
@@ -127,20 +149,24 @@ def render_pose_mask(keypoints, size: tuple[int, int], radius: int = 4, closing:
     import cv2
 
     kp, present = _as_keypoints(keypoints)
-    single = kp.ndim == 2
+    lead = kp.shape[:-2]
     kp, present = kp.reshape(-1, NUM_KEYPOINTS, 2), present.reshape(-1, NUM_KEYPOINTS)
     b, (h, w), radius = len(kp), size, int(radius)
+    if b == 0:
+        return np.zeros((*lead, h, w), np.uint8)
     # A canvas padded by `radius` keeps discs whose centre lies just outside the image; stacked per sample, the
     # padding also keeps one sample's discs out of the next one's image rows.
     ph, pw = h + 2 * radius, w + 2 * radius
-    owner, centres = _mask_centres(kp, present, radius)
+    # Centres that truncate into the canvas lie in (-radius - 1, w + radius) x (-radius - 1, h + radius).
+    owner, centres = _mask_centres(kp, present, radius, (-radius - 2.0, -radius - 2.0, w + radius + 1.0,
+                                                         h + radius + 1.0))
     cx, cy = centres[:, 0] + radius, centres[:, 1] + radius
     inside = (cx >= 0) & (cx < pw) & (cy >= 0) & (cy < ph)
     canvas = np.zeros((b * ph, pw), np.uint8)
     canvas[(owner * ph + cy)[inside], cx[inside]] = 1
     discs = cv2.dilate(canvas, _disc_kernel(radius)).reshape(b, ph, pw)[:, radius:radius + h, radius:radius + w]
     if closing <= 1:
-        return np.ascontiguousarray(discs[0] if single else discs)
+        return np.ascontiguousarray(discs).reshape(*lead, h, w)
     # Closing = dilate, then erode. OpenCV ignores what lies beyond the image (0 for the dilation, 1 for the
     # erosion): `closing` separating rows after each sample, 0 while dilating and 1 while eroding, do the same.
     square = np.ones((closing, closing), np.uint8)
@@ -149,7 +175,7 @@ def render_pose_mask(keypoints, size: tuple[int, int], radius: int = 4, closing:
     grown = cv2.dilate(stack.reshape(-1, w), square).reshape(b, h + closing, w)
     grown[:, h:] = 1
     mask = cv2.erode(grown.reshape(-1, w), square).reshape(b, h + closing, w)[:, :h]
-    return np.ascontiguousarray(mask[0] if single else mask)
+    return np.ascontiguousarray(mask).reshape(*lead, h, w)
 
 
 def draw_pose(keypoints, size: tuple[int, int], image: np.ndarray | None = None) -> np.ndarray:
