@@ -1,7 +1,8 @@
 """Benchmark `pg2 pack` and the training loader against the field's per-image preprocessing; prints one JSON.
 
-Data: a few thousand samples made by cycling the 187 real Market-1501 crops of ../shared/data/market
-(hard links under a temporary folder; nothing is copied into the repository).
+Data: a few thousand samples made by cycling the 187 real Market-1501 crops of ../shared/data/market (PNG), or
+with `--source market-jpeg` the 20 original JPEG crops (hard links under a temporary folder; nothing is copied
+into the repository).
 
 Baseline (what the field's scripts do per image, one process): read the image, float32 Gaussian maps over a
 meshgrid (Deformable GAN's `cords_to_map`, sigma 6), the PG² pose mask (radius-4 discs along the 23 limbs,
@@ -38,13 +39,15 @@ from pg2cli.skeleton import MASK_LIMBS  # noqa: E402
 
 
 def build_dataset(root: Path, n: int, market: Path) -> tuple[Path, list, list]:
-    """n samples cycling the real crops: images/ (hard links), ann-N.csv, pairs-N.csv for every prefix size."""
+    """n samples cycling the real crops: images/ (hard links), ann-N.csv, pairs-N.csv for every prefix size.
+    `market`: a folder with annotations.csv and the images in images/ (or beside it), pairs.csv if any."""
     ann = read_annotations(market / "annotations.csv")
-    pairs = read_pairs(market / "pairs.csv")
+    pairs = read_pairs(market / "pairs.csv") if (market / "pairs.csv").exists() else []
+    folder = market / "images" if (market / "images").is_dir() else market
     src = root / "src"
     src.mkdir(parents=True, exist_ok=True)
     for name in ann.names:
-        shutil.copyfile(market / "images" / name, src / name)
+        shutil.copyfile(folder / name, src / name)
     (root / "images").mkdir(exist_ok=True)
     rows = []
     for i in range(n):
@@ -276,11 +279,13 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--memory", default="1000,20000", help="sample counts for the peak-memory runs ('' to skip)")
     ap.add_argument("--loader-samples", type=int, default=6000)
+    ap.add_argument("--source", default="market", choices=["market", "market-jpeg"],
+                    help="the 187 PNG crops (default) or the 20 original Market-1501 JPEG crops")
     args = ap.parse_args()
 
-    market = (shared_data_dir() or Path("/nonexistent")) / "market"
+    market = (shared_data_dir() or Path("/nonexistent")) / args.source
     if not market.is_dir():
-        sys.exit("bench_pack: ../shared/data/market not found (set PG2_SHARED_DATA)")
+        sys.exit(f"bench_pack: ../shared/data/{args.source} not found (set PG2_SHARED_DATA)")
     mem_sizes = [int(v) for v in args.memory.split(",") if v.strip()]
     n_max = max([args.samples, args.baseline_samples, *mem_sizes])
     tmp = Path(tempfile.mkdtemp(prefix="pg2-bench-pack-"))
@@ -297,7 +302,7 @@ def main() -> None:
         d = min(disc, key=lambda r: r["seconds"])
         g = min(gauss, key=lambda r: r["seconds"])
         b_rate, b_bytes = args.baseline_samples / b["seconds"], b["bytes"] / args.baseline_samples
-        src_bytes = np.mean([(market / "images" / n).stat().st_size for n in read_annotations(market / "annotations.csv").names])
+        src_bytes = np.mean([(root / "src" / n).stat().st_size for n in read_annotations(market / "annotations.csv").names])
 
         b_cpu = b["cpu_seconds"] / args.baseline_samples
 
@@ -313,7 +318,7 @@ def main() -> None:
 
         result = {
             "machine": {"cpus": os.cpu_count(), "load_avg_at_start": [round(v, 2) for v in load0]},
-            "image_size": [128, 64],
+            "image_size": [128, 64], "source": args.source,
             "baseline": {"samples": args.baseline_samples, "samples_per_s": round(b_rate, 1),
                          "ms_per_sample": round(1e3 / b_rate, 3), "cpu_ms_per_sample": round(b_cpu * 1e3, 3),
                          "bytes_per_sample": round(b_bytes),
@@ -330,12 +335,15 @@ def main() -> None:
             mem["worker_growth_mb"] = round(hi["worker_peak_mb"] - lo["worker_peak_mb"], 1)
             mem["tree_growth_mb"] = round(hi["tree_peak_mb"] - lo["tree_peak_mb"], 1)
         result["memory"] = mem
-        result["loader_training"] = training_loader_rate(tmp / "disc.h5", args.loader_samples)
-        result["loader"] = loader_rate(tmp / "disc.h5", args.loader_samples)
-        result["loader_without_source_pose"] = loader_rate(tmp / "disc.h5", args.loader_samples, source_pose=False)
-        result["loader_raw"] = loader_rate(tmp / "disc.h5", args.loader_samples, raw=True)
-        result["loader_raw_without_source_pose"] = loader_rate(tmp / "disc.h5", args.loader_samples, raw=True,
-                                                               source_pose=False)
+        if d["pairs"] < 64:
+            result["loader"] = f"skipped: {d['pairs']} pairs in this data (the PNG crops have 100 pairs per cycle)"
+        else:
+            result["loader_training"] = training_loader_rate(tmp / "disc.h5", args.loader_samples)
+            result["loader"] = loader_rate(tmp / "disc.h5", args.loader_samples)
+            result["loader_without_source_pose"] = loader_rate(tmp / "disc.h5", args.loader_samples, source_pose=False)
+            result["loader_raw"] = loader_rate(tmp / "disc.h5", args.loader_samples, raw=True)
+            result["loader_raw_without_source_pose"] = loader_rate(tmp / "disc.h5", args.loader_samples, raw=True,
+                                                                   source_pose=False)
         result["machine"]["load_avg_at_end"] = [round(v, 2) for v in os.getloadavg()]
         print(json.dumps(result, indent=2))
     finally:
