@@ -22,6 +22,24 @@ def test_market_parameter_counts_match_the_original_code(name, expected):
     assert parameter_counts(ModelConfig(image_size=(128, 64)))[name] == expected
 
 
+# The original code's networks at DeepFashion size (256x256, N = 6, n = 128, z = 64, D width 64): models256.py's
+# G1 (8x8 bottleneck), its G2 (UAE_noFC_AfterNoise: a skip at every decoder level) and DCGANDiscriminator_256.
+@pytest.mark.parametrize("name, expected", [("g1", 122_103_235), ("g2", 12_696_067), ("d", 10_896_257)])
+def test_deepfashion_parameter_counts_match_the_original_code(name, expected):
+    from pg2cli.train.config import PRESETS
+
+    assert parameter_counts(PRESETS["deepfashion"].model)[name] == expected
+
+
+def test_g2_full_skip_adds_only_the_full_resolution_concat():
+    # The DeepFashion G2 differs from the Market one only in its last decoder conv: n + n inputs instead of n.
+    n = 128
+    market = parameter_counts(ModelConfig(image_size=(256, 256)))
+    deepfashion = parameter_counts(ModelConfig(image_size=(256, 256), g2_full_skip=True))
+    assert deepfashion["g2"] - market["g2"] == n * n * 9
+    assert (deepfashion["g1"], deepfashion["d"]) == (market["g1"], market["d"])
+
+
 def test_parameter_counts_follow_the_layout():
     # D at DeepFashion size has one more 5x5 conv (512 -> 512) + BN, and a linear over 8x8x512:
     # independent arithmetic from the layer list, not from the code.
@@ -34,11 +52,12 @@ def test_parameter_counts_follow_the_layout():
     assert pair - single == 3 * 64 * 25
 
 
-@pytest.mark.parametrize("size", [(128, 64), (256, 256)])
+@pytest.mark.parametrize("size, full_skip", [((128, 64), False), ((256, 256), False), ((256, 256), True),
+                                              ((64, 32), True)])
 @pytest.mark.parametrize("embedding", ["maps", "coords", "heatmap-encoder"])
-def test_output_shapes(size, embedding):
+def test_output_shapes(size, full_skip, embedding):
     torch.manual_seed(0)
-    cfg = ModelConfig(image_size=size, pose_embedding=embedding, **TINY)
+    cfg = ModelConfig(image_size=size, pose_embedding=embedding, g2_full_skip=full_skip, **TINY)
     nets = build(cfg)
     src = torch.rand(2, 3, *size) * 2 - 1
     pose = torch.rand(2, 18, *size) * 2 - 1

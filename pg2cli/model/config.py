@@ -25,6 +25,9 @@ class ModelConfig:
         'heatmap-encoder' (the 18 maps through a separate encoder, its FC code concatenated at the bottleneck: HME).
     coord_hidden: hidden width of the 'coords' embedding's first FC layer.
     d_input: 'single' (D judges one image, as the original code) or 'pair' (D judges (condition, image) pairs).
+    g2_full_skip: whether G2's last (full-resolution) decoder level also concatenates the first encoder level.
+        The authors' 256x256 code does (UAE_noFC_AfterNoise, models256.py); their 128x64 code does not
+        (UAE_noFC_After2Noise, trainer.py): False is the Market-1501 network, True the DeepFashion one.
     """
 
     image_size: tuple[int, int] | None = (128, 64)
@@ -34,6 +37,7 @@ class ModelConfig:
     pose_embedding: str = "maps"
     coord_hidden: int = 128
     d_input: str = "single"
+    g2_full_skip: bool = False
 
     def __post_init__(self) -> None:
         if self.image_size is not None:

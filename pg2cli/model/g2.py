@@ -10,16 +10,19 @@ from pg2cli.model.config import ModelConfig
 
 
 class G2(nn.Module):
-    """Stage-II generator (the authors' UAE_noFC_After2Noise with noise_dim=0): 6,058,883 parameters at Market size.
+    """Stage-II generator, the authors' UAE_noFC_After2Noise (Market-1501 code: 6,058,883 parameters) or, with
+    config.g2_full_skip, UAE_noFC_AfterNoise (DeepFashion code: 12,696,067 parameters at 256x256), noise_dim=0.
 
     N-2 levels. Encoder: conv3x3(n), then per level two conv3x3 at n*(i+1) channels (kept as a skip for
-    i > 0) and a stride-2 conv3x3 (except the last). Decoder: concat the skip (except the last level), two
-    conv3x3 at n, nearest x2 upsampling (except the last). Output conv3x3 to RGB: the difference map.
+    i > 0, and for i = 0 too with g2_full_skip) and a stride-2 conv3x3 (except the last). Decoder: concat the
+    skip (at the last level only with g2_full_skip), two conv3x3 at n, nearest x2 upsampling (except the last).
+    Output conv3x3 to RGB: the difference map.
     """
 
     def __init__(self, config: ModelConfig):
         super().__init__()
         n, levels = config.base_channels, config.depth - 2
+        self.full_skip = config.g2_full_skip
         self.stem = ConvReLU(6, n)
         self.enc = nn.ModuleList()
         self.downs = nn.ModuleList()
@@ -30,10 +33,11 @@ class G2(nn.Module):
             width = c
             if i < levels - 1:
                 self.downs.append(ConvReLU(c, c, stride=2))
-        skip_widths = [n * (i + 1) for i in range(1, levels)]
+        first = 0 if self.full_skip else 1
+        skip_widths = [n * (i + 1) for i in range(first, levels)]
         self.dec = nn.ModuleList()
         for i in range(levels):
-            cin = width + (skip_widths[-1 - i] if i < levels - 1 else 0)
+            cin = width + (skip_widths[-1 - i] if i < len(skip_widths) else 0)
             self.dec.append(nn.Sequential(ConvReLU(cin, n), ConvReLU(n, n)))
             width = n
         self.out = conv(n, 3)
@@ -45,12 +49,12 @@ class G2(nn.Module):
         skips = []
         for i, block in enumerate(self.enc):
             x = block(x)
-            if i > 0:
+            if i > 0 or self.full_skip:
                 skips.append(x)
             if i < len(self.downs):
                 x = self.downs[i](x)
         for i, block in enumerate(self.dec):
-            if i < len(self.dec) - 1:
+            if i < len(skips):
                 x = torch.cat([x, skips[-1 - i]], 1)
             x = block(x)
             if i < len(self.dec) - 1:

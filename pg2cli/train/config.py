@@ -88,9 +88,10 @@ PRESETS: dict[str, TrainConfig] = {
     # The authors' Market-1501 setting: 128x64, batch 16, 22k + 14k iterations, lambda 10.
     "market": TrainConfig(preset="market", model=ModelConfig(image_size=(128, 64)), batch_size=16,
                           stage1_iters=22_000, stage2_iters=14_000, l1_weight=10.0),
-    # DeepFashion: 256x256 (N = 6), batch 8, 30k + 20k iterations, lambda 50.
-    "deepfashion": TrainConfig(preset="deepfashion", model=ModelConfig(image_size=(256, 256)), batch_size=8,
-                               stage1_iters=30_000, stage2_iters=20_000, l1_weight=50.0),
+    # DeepFashion: 256x256 (N = 6), batch 8, 30k + 20k iterations, lambda 50; G2 with the full-resolution skip
+    # (the authors' models256.py builds it with UAE_noFC_AfterNoise, not the Market code's After2Noise).
+    "deepfashion": TrainConfig(preset="deepfashion", model=ModelConfig(image_size=(256, 256), g2_full_skip=True),
+                               batch_size=8, stage1_iters=30_000, stage2_iters=20_000, l1_weight=50.0),
     # Small networks for tests and CPU experiments; image size from the data; a larger lr to move in few steps.
     "tiny": TrainConfig(preset="tiny", model=ModelConfig(image_size=None, base_channels=16, z_dim=16, d_channels=16),
                         batch_size=4, stage1_iters=300, stage2_iters=200, lr=2e-4, l1_weight=10.0,
