@@ -82,9 +82,11 @@ PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _PNG_CHANNELS = {0: 1, 2: 3, 6: 4}  # 8-bit colour types: grey, RGB, RGBA
 
 try:
-    from isal.isal_zlib import crc32 as _crc32, decompressobj as _inflater
+    from isal.isal_zlib import crc32 as _crc32
+    from isal.isal_zlib import decompressobj as _inflater
 except ImportError:  # pragma: no cover - python-isal is a dependency; zlib gives the same results, slower
-    from zlib import crc32 as _crc32, decompressobj as _inflater
+    from zlib import crc32 as _crc32
+    from zlib import decompressobj as _inflater
 
 _PNG_MAX_SIDE = 1_000_000  # libpng's default limit on width and height (OpenCV refuses larger)
 
