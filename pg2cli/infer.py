@@ -251,7 +251,8 @@ def strip(source: np.ndarray, keypoints: np.ndarray, result: np.ndarray, gap: in
 
 def write_animation(path: str | os.PathLike, frames: Sequence[np.ndarray], fps: float = 10.0,
                     overwrite: bool = False) -> Path:
-    """Write uint8 RGB frames as a looping GIF (imageio) or an MP4 (OpenCV's mp4v codec), atomically."""
+    """Write uint8 RGB frames as a looping GIF (imageio) or an MP4, atomically. MP4: H.264 (yuv420p, plays in
+    browsers) through imageio-ffmpeg when it is installed (the `[video]` extra), else OpenCV's mp4v codec."""
     from pg2cli.fileio import atomic_output
 
     path = Path(path)
@@ -267,17 +268,52 @@ def write_animation(path: str | os.PathLike, frames: Sequence[np.ndarray], fps: 
             import imageio.v3 as iio
 
             iio.imwrite(tmp, np.stack(frames), extension=".gif", duration=1000.0 / fps, loop=0)
+        elif mp4_codec() == "h264":
+            _write_h264(tmp, frames, fps, path)
         else:
-            import cv2
-
-            h, w = frames[0].shape[:2]
-            writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*"mp4v"), float(fps), (w, h))
-            if not writer.isOpened():
-                raise DataError(f"{path}: OpenCV cannot write MP4 here (no mp4v encoder); write a .gif instead")
-            for f in frames:
-                writer.write(cv2.cvtColor(f, cv2.COLOR_RGB2BGR))
-            writer.release()
+            _write_mp4v(tmp, frames, fps, path)
     return path
+
+
+def mp4_codec() -> str:
+    """The codec `write_animation` uses for .mp4: 'h264' with imageio-ffmpeg installed, else 'mp4v'."""
+    try:
+        import imageio_ffmpeg  # noqa: F401
+    except ImportError:
+        return "mp4v"
+    return "h264"
+
+
+def _write_h264(tmp: Path, frames: Sequence[np.ndarray], fps: float, path: Path) -> None:
+    """H.264 in yuv420p, which needs even sides: an odd last row or column is repeated, never resampled."""
+    import imageio.v2 as iio2
+
+    h, w = frames[0].shape[:2]
+    pad = ((0, h % 2), (0, w % 2), (0, 0))
+    try:
+        writer = iio2.get_writer(tmp, format="FFMPEG", mode="I", fps=float(fps), codec="libx264",
+                                 pixelformat="yuv420p", macro_block_size=1, ffmpeg_log_level="error",
+                                 output_params=["-movflags", "+faststart"])
+        with writer:
+            for f in frames:
+                writer.append_data(np.pad(f, pad, mode="edge") if h % 2 or w % 2 else f)
+    except (OSError, RuntimeError) as e:
+        raise DataError(f"{path}: ffmpeg could not write H.264 ({str(e).strip().splitlines()[-1][:120]}); "
+                        "write a .gif instead") from None
+
+
+def _write_mp4v(tmp: Path, frames: Sequence[np.ndarray], fps: float, path: Path) -> None:
+    """OpenCV's MPEG-4 part 2; odd sides are padded as for H.264 (OpenCV would silently crop them)."""
+    import cv2
+
+    h, w = frames[0].shape[:2]
+    pad = ((0, h % 2), (0, w % 2), (0, 0))
+    writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*"mp4v"), float(fps), (w + w % 2, h + h % 2))
+    if not writer.isOpened():
+        raise DataError(f"{path}: OpenCV cannot write MP4 here (no mp4v encoder); write a .gif instead")
+    for f in frames:
+        writer.write(cv2.cvtColor(np.pad(f, pad, mode="edge") if h % 2 or w % 2 else f, cv2.COLOR_RGB2BGR))
+    writer.release()
 
 
 # ---------------------------------------------------------------------------------------------- commands' cores

@@ -11,7 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from pg2cli.cli import app
-from pg2cli.errors import DataError, UsageError
+from pg2cli.errors import DataError, Pg2Error, UsageError
 from pg2cli.images import read_image
 
 runner = CliRunner()
@@ -217,3 +217,31 @@ def test_read_pose_and_sequence_errors(tmp_path, market):
     write_annotations(tmp_path / "none.csv", Annotations(["a.png"], np.full((1, 18, 2), np.nan, np.float32)))
     with pytest.raises(DataError, match="no usable pose"):
         pose_sequence(tmp_path / "none.csv")
+
+
+@pytest.mark.parametrize("codec", ["h264", "mp4v"])
+def test_mp4_is_h264_with_the_video_extra_and_mp4v_without(codec, tmp_path, monkeypatch):
+    import sys
+
+    from pg2cli.infer import mp4_codec, write_animation
+
+    if codec == "mp4v":
+        monkeypatch.setitem(sys.modules, "imageio_ffmpeg", None)  # as without the [video] extra
+    else:
+        pytest.importorskip("imageio_ffmpeg", reason="the [video] extra (in the dev extra) is not installed")
+    assert mp4_codec() == codec
+    rng = np.random.default_rng(0)
+    base = cv2.GaussianBlur(rng.integers(0, 256, (65, 33, 3), dtype=np.uint8), (9, 9), 3)  # odd sides
+    frames = [np.roll(base, i, axis=1) for i in range(5)]
+    out = write_animation(tmp_path / "a.mp4", frames, fps=5)
+    cap = cv2.VideoCapture(str(out))
+    fourcc = int(cap.get(cv2.CAP_PROP_FOURCC)).to_bytes(4, "little").decode()
+    back = _frames_mp4(out)
+    assert len(back) == 5
+    assert fourcc.lower() in (("avc1", "h264") if codec == "h264" else ("mp4v", "fmp4"))  # MPEG-4 part 2
+    h, w = 66, 34  # both codecs need even sides: the edge row and column are repeated
+    assert back[0].shape == (h, w, 3)
+    got = cv2.cvtColor(back[2], cv2.COLOR_BGR2RGB)[:65, :33].astype(int)
+    assert np.abs(got - frames[2]).mean() < 12  # lossy, but the same picture
+    with pytest.raises(Pg2Error):
+        write_animation(tmp_path / "a.mp4", frames)  # exists: not overwritten without overwrite=True

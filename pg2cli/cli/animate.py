@@ -16,7 +16,7 @@ def animate_cmd(
     image: Path = typer.Option(..., "--image", help="The person: an image of any size."),
     poses: Path = typer.Option(..., "--poses",
         help="A folder of frames (poses extracted, in file-name order) or an annotation CSV (rows in order)."),
-    output: Path = typer.Option(..., "-o", "--output", help="Animation to write: .gif or .mp4."),
+    output: Path = typer.Option(..., "-o", "--output", help="Animation to write: .gif or .mp4 (H.264 with the [video] extra, else OpenCV's mp4v)."),
     fps: float = typer.Option(10.0, "--fps", help="Frames per second."),
     pose_size: Optional[str] = typer.Option(None, "--pose-size",
         help="HxW of the images a CSV's poses were annotated on (default: the size of --image)."),
