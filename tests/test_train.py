@@ -196,6 +196,11 @@ def test_stage2_on_a_stage1_run(stage1_run, market_h5, tmp_path):
     # --g1 into a fresh run dir gives the same stage 2.
     other = train(tiny(stage2_iters=2), market_h5, tmp_path / "other", 2, g1=stage1_run)
     _assert_same_tree(_state(other.checkpoint)["nets"], s2["nets"])
+    # G2/D-only settings may differ from the G1 run's (e.g. the DeepFashion G2's full skip); G1's may not.
+    train(tiny(stage2_iters=1, **{"model.g2_full_skip": True, "model.d_channels": 4}), market_h5,
+          tmp_path / "full-skip", 2, g1=stage1_run)
+    with pytest.raises(UsageError, match="model.z_dim"):
+        train(tiny(stage2_iters=1, **{"model.z_dim": 4}), market_h5, tmp_path / "other-g1", 2, g1=stage1_run)
 
 
 def test_resume_equals_uninterrupted(market4_h5, tmp_path):
@@ -391,6 +396,12 @@ def test_interrupted_start_keeps_what_was_there_before(market4_h5, tmp_path):
     with pytest.raises(KeyboardInterrupt):
         train(cfg, market4_h5, tmp_path / "mine", 1, overwrite=True, on_log=interrupt)
     assert sorted(p.name for p in (tmp_path / "mine").iterdir()) == ["notes.txt"]
+
+    # A path that only names the existing folder once mkdir has made a folder on the way: still the user's.
+    with pytest.raises(KeyboardInterrupt):
+        train(cfg, market4_h5, tmp_path / "nothere" / ".." / "mine", 1, on_log=interrupt)
+    assert sorted(p.name for p in (tmp_path / "mine").iterdir()) == ["notes.txt"]
+    assert not (tmp_path / "nothere").exists()  # the folder made on the way is removed while empty
 
     # Once a checkpoint exists nothing is removed: a resume interrupted before its next checkpoint...
     train(tiny(stage1_iters=2, ckpt_every=2), market4_h5, tmp_path / "mine", 1, overwrite=True)

@@ -126,10 +126,17 @@ def fit_config_to_data(config: TrainConfig, info, data: Path) -> TrainConfig:
     return config
 
 
-def config_differences(saved: TrainConfig, now: TrainConfig, ignore=RUNTIME_FIELDS) -> list[str]:
-    """'key: saved -> now' for every field (model fields dotted) that differs, except `ignore`."""
+# Model fields that shape only G2 or D: a stage-1 G1 trained with other values is still the same G1.
+NOT_G1_FIELDS = frozenset({"d_channels", "d_input", "g2_full_skip"})
+
+
+def config_differences(saved: TrainConfig, now: TrainConfig, ignore=RUNTIME_FIELDS,
+                       ignore_model=frozenset()) -> list[str]:
+    """'key: saved -> now' for every field (model fields dotted) that differs, except `ignore` (and the model
+    fields in `ignore_model`)."""
     a, b = config_to_dict(saved), config_to_dict(now)
-    diffs = [f"model.{k}: {v!r} -> {b['model'][k]!r}" for k, v in a["model"].items() if b["model"][k] != v]
+    diffs = [f"model.{k}: {v!r} -> {b['model'][k]!r}" for k, v in a["model"].items()
+             if k not in ignore_model and b["model"][k] != v]
     diffs += [f"{k}: {v!r} -> {b[k]!r}" for k, v in a.items() if k not in ignore and k != "model" and b[k] != v]
     return diffs
 
@@ -188,7 +195,8 @@ class _Trainer:
         path = resolve_checkpoint(src, 1 if src.is_dir() else None)
         ckpt = load_checkpoint(path)
         saved = config_from_dict(ckpt["config"], str(path))
-        diffs = config_differences(saved, self.config, ignore=set(config_to_dict(saved)) - {"model"})
+        diffs = config_differences(saved, self.config, ignore=set(config_to_dict(saved)) - {"model"},
+                                   ignore_model=NOT_G1_FIELDS)
         if diffs:
             raise UsageError(f"{path}: G1 was built with other model settings; changed: {'; '.join(diffs)}")
         trained = ckpt["data"]

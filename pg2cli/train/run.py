@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -95,42 +96,47 @@ class StartRecord:
 
     def __init__(self, run_dir: Path):
         self.run_dir = Path(run_dir)
-        # The folder and those of its parents that do not exist yet, deepest first: what mkdir(parents=True)
-        # will create.
+        # Where the folder really is: '..' and symlinks resolved. `a/new/../mine` names the existing `mine` once
+        # mkdir has made `new`, so whether the folder existed is decided on this path, not on the text.
+        self.resolved = Path(os.path.realpath(self.run_dir))
+        self.existed = os.path.lexists(self.resolved)
+        # The folders of the path as written that do not exist yet, deepest first: what mkdir(parents=True) may
+        # create. They are only ever removed while empty.
         self.created: list[Path] = []
         p = self.run_dir.absolute()
         while not os.path.lexists(p) and p != p.parent:
             self.created.append(p)
             p = p.parent
         self.before: set[str] | None = None
-        if not self.created and self.run_dir.is_dir():
-            self.before = set(os.listdir(self.run_dir))
+        if self.existed and self.resolved.is_dir():
+            self.before = set(os.listdir(self.resolved))
 
     def has_checkpoints(self) -> bool:
-        return any(list_checkpoints(self.run_dir, s) for s in (1, 2))
+        return any(list_checkpoints(self.resolved, s) for s in (1, 2))
 
     def undo_failed_start(self) -> None:
         """Remove what this command created, unless a checkpoint exists (then nothing is touched): the whole
-        folder (and the parents made for it) when the command created it, else only pg2's own files and folders
-        that were not there before. Files that existed before are never removed. Errors are ignored: the
-        failure that led here is the one to report."""
+        folder when it did not exist before, else only pg2's own files and folders that were not there before;
+        then the empty folders made on the way to it. Files that existed before are never removed. Errors are
+        ignored: the failure that led here is the one to report."""
         try:
             if self.has_checkpoints():
                 return
-            if self.created:
-                if self.run_dir.is_dir() and not self.run_dir.is_symlink():
-                    shutil.rmtree(self.run_dir)
-                for d in self.created[1:]:  # parents made for it, while empty
-                    d.rmdir()
+            if not self.existed:
+                if self.resolved.is_dir() and not self.resolved.is_symlink():
+                    shutil.rmtree(self.resolved)
             elif self.before is not None:
                 for name in self.OWN:
-                    p = self.run_dir / name
+                    p = self.resolved / name
                     if name in self.before or not os.path.lexists(p):
                         continue
                     if p.is_dir() and not p.is_symlink():
                         shutil.rmtree(p)
                     else:
                         p.unlink()
+            for d in self.created:  # the folders made for it, deepest first, while empty
+                with contextlib.suppress(OSError):
+                    d.rmdir()
         except OSError:
             pass
 
