@@ -448,3 +448,35 @@ def test_a_fresh_csv_appears_only_once_it_has_a_row(folder, tmp_path):
     empty_shard = next((i, 4) for i in range(4) if not in_shard("a.png", (i, 4)))
     res = extract_poses(one, tmp_path / "s.csv", StubBackend(), shard=empty_shard)
     assert res.total == 0 and (tmp_path / "s.csv").read_text() == "name:keypoints_y:keypoints_x\n"
+
+
+def test_a_last_row_without_its_line_end_is_kept_on_resume(folder, tmp_path):
+    """A CSV written by another tool may end without a line end: its last row is whole, not a killed write."""
+    out = tmp_path / "ann.csv"
+    extract_poses(folder, out, StubBackend())
+    lines = out.read_text().splitlines()
+    kept = [lines[0]] + [ln for ln in lines[1:] if not ln.startswith("sub/")]
+    out.write_text("\n".join(kept))  # no final line end after the last row
+    res = extract_poses(folder, out, StubBackend())
+    assert res.already_done == len(kept) - 1 and res.processed == 2
+    again = read_annotations(out)
+    assert sorted(again.names) == sorted(ln.split(":")[0] for ln in lines[1:])  # every image once
+    assert out.read_text().endswith("\n")
+
+
+def test_names_the_csv_cannot_hold_are_reported_not_fatal(folder, tmp_path):
+    import os
+
+    write_png(folder / " lead.png", np.full((40, 20, 3), 50, np.uint8))
+    raw = os.path.join(os.fsencode(folder), b"caf\xe9.png")  # a Latin-1 name, not valid UTF-8
+    assert cv2.imwrite(str(folder / "x.png"), np.full((40, 20, 3), 60, np.uint8))
+    os.rename(os.fsencode(folder / "x.png"), raw)
+    out = tmp_path / "ann.csv"
+    for _ in range(2):  # and a rerun neither duplicates nor crashes
+        res = extract_poses(folder, out, StubBackend())
+        reasons = dict(res.errors)
+        assert "starts or ends with a space" in reasons[" lead.png"]
+        assert "not valid UTF-8" in reasons["caf\\xe9.png"]
+        names = read_annotations(out).names
+        assert len(names) == len(set(names)) == 7 and "lead.png" not in names
+    assert "caf\\xe9.png" in errors_path(out).read_text(encoding="utf-8")

@@ -62,7 +62,26 @@ def parse_shard(value: str | None) -> tuple[int, int] | None:
 
 def in_shard(name: str, shard: tuple[int, int] | None) -> bool:
     """Whether an image belongs to shard (I, N): a stable hash of its name, so it never moves as a folder grows."""
-    return shard is None or zlib.crc32(name.encode("utf-8")) % shard[1] == shard[0]
+    return shard is None or zlib.crc32(name.encode("utf-8", "surrogateescape")) % shard[1] == shard[0]
+
+
+def printable_name(name: str) -> str:
+    """A file name as text that can be printed and written to UTF-8 files (undecodable bytes as \\xNN)."""
+    return name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
+def unusable_name(name: str) -> str | None:
+    """Why an image's name cannot be a row of the annotation CSV (which keeps UTF-8 names on one line, with no
+    surrounding spaces), or None."""
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return "file name is not valid UTF-8; rename the file"
+    if name != name.strip():
+        return "file name starts or ends with a space, which the annotation CSV cannot hold; rename the file"
+    if len((name + "x").splitlines()) > 1:
+        return "file name contains a line break, which the annotation CSV cannot hold; rename the file"
+    return None
 
 
 def torchrun_shard() -> tuple[int, int] | None:
@@ -130,6 +149,24 @@ def _names_in(output: Path, complete: bytes | None) -> set[str]:
             raise FormatError(output, e.problem, e.line) from None
 
 
+def _complete_row(output: Path, tail: bytes) -> bool:
+    """Whether the text after a CSV's last line end is a whole, valid row (a file whose last line has no line
+    end), rather than a row cut short by a kill. A cut row never parses: it ends inside its last list."""
+    import tempfile
+
+    try:
+        text = tail.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    with tempfile.TemporaryDirectory() as tmp:
+        probe = Path(tmp, "row.csv")
+        probe.write_text(ANNOTATION_HEADER + "\n" + text + "\n", encoding="utf-8")
+        try:
+            return len(read_annotations(probe)) == 1
+        except FormatError:
+            return False
+
+
 class _Table:
     """The annotation CSV of a run, opened only when there is a first row to write.
 
@@ -143,13 +180,15 @@ class _Table:
     def __init__(self, output: Path, overwrite: bool):
         from pg2cli.fileio import remove_stale_partials
 
-        self.output, self.file, self.cut = output, None, None
+        self.output, self.file, self.cut, self.newline = output, None, None, False
         self.done: set[str] = set()
         header = ANNOTATION_HEADER.encode()
         if not overwrite and output.exists() and output.stat().st_size > 0:
             data = output.read_bytes()
-            cut = data.rfind(b"\n") + 1  # everything after the last line end is a partial row
+            cut = data.rfind(b"\n") + 1  # everything after the last line end is a partial row...
             if cut and data.split(b"\n", 1)[0].rstrip(b"\r") == header:
+                if cut < len(data) and _complete_row(output, data[cut:]):
+                    cut, self.newline = len(data), True  # ...unless it is a whole row without its line end
                 self.cut = cut
                 self.done = _names_in(output, data[:cut] if cut < len(data) else None)
                 return
@@ -173,6 +212,8 @@ class _Table:
                 with open(self.output, "rb+") as raw:
                     raw.truncate(self.cut)
             self.file = open(self.output, "a", encoding="utf-8", newline="\n")
+            if self.newline:  # the last row had no line end (a file written by another tool)
+                self.file.write("\n")
         self.file.write("".join(lines))  # one write per batch, then on disk before the next one
         self.file.flush()
         os.fsync(self.file.fileno())
@@ -263,6 +304,9 @@ def extract_poses(images_dir: str | os.PathLike, output: str | os.PathLike, back
     table = _Table(output, overwrite)
     todo = [n for n in names if n not in table.done]
     result.already_done = len(names) - len(todo)
+    bad_names = [(n, unusable_name(n)) for n in todo]
+    result.errors += [(printable_name(n), why) for n, why in bad_names if why]
+    todo = [n for n, why in bad_names if not why]
     jdir = Path(json_dir) if json_dir is not None else None
     keep_suffix = json_names(every) if jdir is not None else set()  # the whole folder: same names in every shard
     result.json_suffixed = [n for n in names if n in keep_suffix]
@@ -296,7 +340,7 @@ def extract_poses(images_dir: str | os.PathLike, output: str | os.PathLike, back
         result.seconds = time.perf_counter() - start
         _write_errors(output, result)
     if nothing_read:
-        raise DataError(f"{root}: none of the {len(todo)} images could be read "
+        raise DataError(f"{root}: none of the {len(bad_names)} images could be read "
                         f"(first: {result.errors[0][0]}: {result.errors[0][1]}); see {result.errors_file}")
     return result
 
