@@ -480,3 +480,20 @@ def test_names_the_csv_cannot_hold_are_reported_not_fatal(folder, tmp_path):
         names = read_annotations(out).names
         assert len(names) == len(set(names)) == 7 and "lead.png" not in names
     assert "caf\\xe9.png" in errors_path(out).read_text(encoding="utf-8")
+
+
+def test_an_interrupted_resume_keeps_the_list_of_bad_files(folder, tmp_path):
+    add_bad_files(folder)
+    out = tmp_path / "ann.csv"
+    extract_poses(folder, out, StubBackend())
+    listed = errors_path(out).read_text()
+    assert "zero.png" in listed
+
+    class Interrupting(StubBackend):
+        def detect(self, images):
+            raise KeyboardInterrupt
+
+    write_png(folder / "aaa.png", np.full((40, 20, 3), 70, np.uint8))  # first in line, before the bad files
+    with pytest.raises(KeyboardInterrupt):
+        extract_poses(folder, out, Interrupting(), batch_size=1)
+    assert errors_path(out).read_text() == listed  # the bad files were not even retried

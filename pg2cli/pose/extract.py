@@ -191,6 +191,7 @@ class _Table:
                     cut, self.newline = len(data), True  # ...unless it is a whole row without its line end
                 self.cut = cut
                 self.done = _names_in(output, data[:cut] if cut < len(data) else None)
+                remove_stale_partials(output)  # e.g. of an --overwrite run killed before its first rows
                 return
             if cut or not header.startswith(data):  # (part of a header alone: a run killed as it started)
                 raise DataError(f"{output}: exists and is not an annotation CSV (header {ANNOTATION_HEADER!r}); "
@@ -311,6 +312,7 @@ def extract_poses(images_dir: str | os.PathLike, output: str | os.PathLike, back
     keep_suffix = json_names(every) if jdir is not None else set()  # the whole folder: same names in every shard
     result.json_suffixed = [n for n in names if n in keep_suffix]
     empty = np.full((NUM_KEYPOINTS, 2), np.nan, np.float32)
+    completed = True
     try:
         if progress:
             progress(0, len(todo))
@@ -332,21 +334,22 @@ def extract_poses(images_dir: str | os.PathLike, output: str | os.PathLike, back
                 progress(finished, len(todo))
     except BaseException:  # interrupted, out of memory: the rows written so far stay (resumable)
         table.close(keep_empty=False)
+        completed = False
         raise
     else:
         nothing_read = bool(result.errors) and result.processed == 0 and result.already_done == 0
         table.close(keep_empty=not nothing_read)  # an empty shard still gives a valid, header-only CSV
     finally:
         result.seconds = time.perf_counter() - start
-        _write_errors(output, result)
+        _write_errors(output, result, finished=completed)
     if nothing_read:
         raise DataError(f"{root}: none of the {len(bad_names)} images could be read "
                         f"(first: {result.errors[0][0]}: {result.errors[0][1]}); see {result.errors_file}")
     return result
 
 
-def _write_errors(output: Path, result: ExtractResult) -> None:
-    """List this run's unreadable images beside the CSV; remove a stale list when all were read."""
+def _write_errors(output: Path, result: ExtractResult, finished: bool = True) -> None:
+    """List this run's unreadable images beside the CSV; remove a stale list when a finished run read all."""
     from pg2cli.fileio import write_text_atomic
 
     path = errors_path(output)
@@ -356,5 +359,5 @@ def _write_errors(output: Path, result: ExtractResult) -> None:
         writer.writerow(("name", "reason"))
         writer.writerows(result.errors)
         result.errors_file = write_text_atomic(path, buf.getvalue(), overwrite=True)
-    elif result.processed or result.already_done:
-        path.unlink(missing_ok=True)
+    elif finished and (result.processed or result.already_done):
+        path.unlink(missing_ok=True)  # (an interrupted run may not have reached the files listed there)
