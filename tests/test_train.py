@@ -431,3 +431,38 @@ def test_train_leaves_denormal_flushing_as_it_found_it(market4_h5, tmp_path, flu
     assert before != flushing
     train(tiny(stage1_iters=1), market4_h5, tmp_path / "run", 1)
     assert _denormal_survives() == before
+
+
+def _snapshot(folder: Path) -> dict:
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_overwrite_keeps_the_old_run_until_the_new_one_has_a_checkpoint(market4_h5, tmp_path):
+    def interrupt(record):
+        raise KeyboardInterrupt
+
+    out = tmp_path / "run"
+    train(tiny(stage1_iters=2, ckpt_every=2, log_every=1, sample_every=1), market4_h5, out, 1)
+    train(tiny(stage2_iters=2, ckpt_every=2, log_every=1), market4_h5, out, 2)
+    before = _snapshot(out)
+    assert any(k.startswith("checkpoints/stage2") for k in before) and "stats.jsonl" in before
+
+    for stage in (2, 1):  # a replacement that fails before its first checkpoint leaves the run as it was
+        with pytest.raises(KeyboardInterrupt):
+            train(tiny(stage1_iters=4, stage2_iters=4, ckpt_every=2, log_every=1, sample_every=1), market4_h5, out,
+                  stage, overwrite=True, on_log=interrupt)
+        assert _snapshot(out) == before, stage
+        assert not (out / ".replaced").exists()
+
+    seen = []
+
+    def interrupt_at_3(record):  # after the new run's first checkpoint (step 2): the old run is gone
+        seen.append(record["step"])
+        if record["step"] == 3:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train(tiny(stage1_iters=4, ckpt_every=2, log_every=1), market4_h5, out, 1, overwrite=True,
+              on_log=interrupt_at_3)
+    assert [s for s, _ in list_checkpoints(out, 1)] == [2] and not list_checkpoints(out, 2)
+    assert not (out / ".replaced").exists()

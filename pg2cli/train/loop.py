@@ -148,6 +148,7 @@ class _Trainer:
         from pg2cli.data.schema import inspect_packed
 
         self.ctx, self.data, self.out, self.stage, self.on_log = ctx, data, out, stage, on_log
+        self._stash: Path | None = None  # what --overwrite replaces, kept until the first new checkpoint
         self.info = inspect_packed(data)
         if self.info.num_pairs < 1:
             raise DataError(f"{data}: holds no pairs to train on")
@@ -219,8 +220,8 @@ class _Trainer:
         self.ctx.barrier()  # everyone has read the run before rank 0 changes it
         if self.ctx.is_main:
             self.out.mkdir(parents=True, exist_ok=True)
-            if ckpt is None and overwrite:
-                rundir.clear_stage(self.out, self.stage)
+            if ckpt is None and overwrite:  # kept aside until this run saves its first checkpoint
+                self._stash = rundir.stash_stage(self.out, self.stage)
             step = ckpt["step"] if ckpt is not None else 0
             rundir.truncate_stats(self.out, lambda r: r.get("stage") != self.stage or r.get("step", 0) <= step)
             rundir.write_json(self.out / rundir.CONFIG_FILE, config_to_dict(self.config))
@@ -385,6 +386,9 @@ class _Trainer:
             "rng": rng_state(), "world_size": self.ctx.world_size,
         }
         path = save_checkpoint(checkpoint_path(self.out, self.stage, step), payload)
+        if self._stash is not None:  # the replaced run (--overwrite) can go now
+            rundir.drop_stash(self.out)
+            self._stash = None
         prune_checkpoints(self.out, self.stage, self.config.keep_last)
         return path
 
@@ -419,6 +423,9 @@ class _Trainer:
             return self._run(g1, resume, overwrite)
         except BaseException:  # before the first checkpoint: leave `out` as it was found (see StartRecord)
             if started is not None:
+                if self._stash is not None:  # --overwrite: the replaced run comes back
+                    with contextlib.suppress(OSError):
+                        rundir.restore_stash(self.out, self.stage)
                 started.undo_failed_start()
             raise
 

@@ -69,23 +69,62 @@ def is_run(run_dir: Path) -> bool:
     return (run_dir / CONFIG_FILE).is_file()
 
 
-def clear_stage(run_dir: Path, stage: int) -> None:
-    """Remove what a stage wrote (checkpoints, samples, stats lines); stage 1 takes the whole run with it,
-    since stage 2 depends on it. Only pg2's own files are touched."""
+REPLACED_DIR = ".replaced"  # inside a run folder: what --overwrite replaces, until the new run has a checkpoint
+
+
+def _stage_files(run_dir: Path, stage: int) -> list[Path]:
+    """pg2's own files that replacing `stage` removes: its (and for stage 1, stage 2's) checkpoints and sample
+    pictures; for stage 1 also the run's config, data record and stats."""
     stages = (1, 2) if stage == 1 else (2,)
-    for s in stages:
-        for _, p in list_checkpoints(run_dir, s):
-            p.unlink()
-        for p in (run_dir / SAMPLES_DIR).glob(f"stage{s}-*.png") if (run_dir / SAMPLES_DIR).is_dir() else ():
-            p.unlink()
-    truncate_stats(run_dir, keep=lambda rec: rec.get("stage") not in stages)
+    files = [p for s in stages for _, p in list_checkpoints(run_dir, s)]
+    samples = run_dir / SAMPLES_DIR
+    if samples.is_dir():
+        files += [p for s in stages for p in sorted(samples.glob(f"stage{s}-*.png"))]
     if stage == 1:
+        files += [run_dir / n for n in (CONFIG_FILE, DATA_FILE, STATS_FILE) if (run_dir / n).is_file()]
+    return files
+
+
+def stash_stage(run_dir: Path, stage: int) -> Path:
+    """Start replacing `stage` of a run (--overwrite) without losing it yet: what the stage wrote (`_stage_files`;
+    stage 1 takes stage 2 with it, since stage 2 depends on it) is moved into run_dir/.replaced (for stage 2, the run's config, data record and stats are copied there, the
+    stats then truncated in place). `drop_stash` deletes it
+    once the new run has saved a checkpoint; `restore_stash` puts it back when the new run fails before that.
+    A stash left by a replacement that was killed outright is deleted first: that replacement was asked for."""
+    stash = run_dir / REPLACED_DIR
+    if stash.exists():
+        shutil.rmtree(stash)
+    stash.mkdir()
+    for p in _stage_files(run_dir, stage):
+        dst = stash / p.relative_to(run_dir)
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(p, dst)
+    if stage == 2:  # the run's records stay in use (stage 1's lines, its config): copies to put back
         for name in (CONFIG_FILE, DATA_FILE, STATS_FILE):
-            (run_dir / name).unlink(missing_ok=True)
-        for name in (SAMPLES_DIR, CHECKPOINT_DIR):
-            d = run_dir / name
-            if d.is_dir() and not any(d.iterdir()):
-                shutil.rmtree(d)
+            if (run_dir / name).is_file():
+                shutil.copy2(run_dir / name, stash / name)
+        truncate_stats(run_dir, keep=lambda rec: rec.get("stage") != 2)
+    return stash
+
+
+def restore_stash(run_dir: Path, stage: int) -> None:
+    """Undo `stash_stage` after a replacement that failed before its first checkpoint: remove what it wrote for
+    the stage and move the replaced files back."""
+    stash = run_dir / REPLACED_DIR
+    if not stash.is_dir():
+        return
+    for p in _stage_files(run_dir, stage):
+        p.unlink()
+    for p in sorted(q for q in stash.rglob("*") if not q.is_dir()):
+        dst = run_dir / p.relative_to(stash)
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(p, dst)
+    shutil.rmtree(stash)
+
+
+def drop_stash(run_dir: Path) -> None:
+    """The replacement has its own checkpoint: the replaced files go for good."""
+    shutil.rmtree(run_dir / REPLACED_DIR, ignore_errors=True)
 
 
 class StartRecord:
