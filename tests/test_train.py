@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from pg2cli import losses
 from pg2cli.cli import app
-from pg2cli.errors import DataError, TrainingError, UsageError
+from pg2cli.errors import DataError, OutputExistsError, TrainingError, UsageError
 from pg2cli.train.checkpoint import latest_checkpoint, list_checkpoints, load_generators
 from pg2cli.train.config import PRESETS, apply_overrides, resolve_config
 from pg2cli.train.loop import train
@@ -201,6 +201,13 @@ def test_stage2_on_a_stage1_run(stage1_run, market_h5, tmp_path):
           tmp_path / "full-skip", 2, g1=stage1_run)
     with pytest.raises(UsageError, match="model.z_dim"):
         train(tiny(stage2_iters=1, **{"model.z_dim": 4}), market_h5, tmp_path / "other-g1", 2, g1=stage1_run)
+    # --g1 into a folder that holds something else: refused, the folder untouched.
+    (tmp_path / "busy").mkdir()
+    (tmp_path / "busy" / "config.json").write_text("mine")
+    with pytest.raises(OutputExistsError):
+        train(tiny(stage2_iters=1), market_h5, tmp_path / "busy", 2, g1=stage1_run)
+    assert [p.name for p in (tmp_path / "busy").iterdir()] == ["config.json"]
+    assert (tmp_path / "busy" / "config.json").read_text() == "mine"
 
 
 def test_resume_equals_uninterrupted(market4_h5, tmp_path):

@@ -168,7 +168,10 @@ class _Trainer:
             if existing and not overwrite:
                 raise UsageError(f"{self.out}: already holds stage-{self.stage} checkpoints (up to step "
                                  f"{existing[-1][0]}); pass --resume auto to continue or --overwrite to start again")
-            if self.stage == 1 and self.out.is_dir() and any(self.out.iterdir()) and not overwrite:
+            # A folder with other things in it is not clobbered: stage 1 needs an empty or new one, stage 2 a run
+            # that holds its stage 1 (or an empty or new one, with --g1).
+            starts_a_run = self.stage == 1 or not list_checkpoints(self.out, 1)
+            if starts_a_run and self.out.is_dir() and any(self.out.iterdir()) and not overwrite:
                 raise OutputExistsError(self.out)
             return None
         if str(resume) == "auto":
