@@ -15,11 +15,18 @@ def read_lines(path: str | Path, what: str) -> list[str]:
     if path.is_dir():
         raise DataError(f"{path}: is a folder (expected {what})")
     try:
-        text = path.read_text(encoding="utf-8-sig")
-    except UnicodeDecodeError as e:
-        raise FormatError(path, f"not UTF-8 text (expected {what}): {e.reason} at byte {e.start}") from None
+        data = path.read_bytes()
     except OSError as e:
         raise DataError(f"{path}: cannot read ({e.strerror})") from None
+    return decode_lines(data, path, what)
+
+
+def decode_lines(data: bytes, path: str | Path, what: str) -> list[str]:
+    """The lines of UTF-8 text (a BOM allowed) held in memory, as `read_lines` gives them for `path`."""
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise FormatError(path, f"not UTF-8 text (expected {what}): {e.reason} at byte {e.start}") from None
     lines = text.splitlines()
     if not lines or not any(line.strip() for line in lines):
         raise FormatError(path, f"empty file (expected {what})")

@@ -124,10 +124,18 @@ def _read_fast(path: Path, lines: list[str]) -> Annotations | None:
     return Annotations(names, kp.reshape(-1, NUM_KEYPOINTS, 2), [str(path)] * len(names))
 
 
+ANNOTATION_WHAT = "an annotation CSV with header " + ANNOTATION_HEADER
+
+
 def read_annotations(path: str | os.PathLike) -> Annotations:
     """Read an annotation CSV. Any malformed row raises FormatError naming the file and line."""
     path = Path(path)
-    lines = read_lines(path, "an annotation CSV with header " + ANNOTATION_HEADER)
+    return parse_annotation_lines(read_lines(path, ANNOTATION_WHAT), path)
+
+
+def parse_annotation_lines(lines: list[str], path: str | os.PathLike) -> Annotations:
+    """The rows of an annotation CSV's lines (the header first); errors name `path` and the line."""
+    path = Path(path)
     header = lines[0].strip()
     if header != ANNOTATION_HEADER:
         raise FormatError(path, f"header is {header[:60]!r}, expected {ANNOTATION_HEADER!r}", 1)

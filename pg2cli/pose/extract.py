@@ -24,7 +24,9 @@ from typing import Callable, Iterator
 import numpy as np
 
 from pg2cli.errors import DataError, FormatError, UsageError
-from pg2cli.formats import ANNOTATION_HEADER, format_annotation_row, read_annotations, write_openpose_json
+from pg2cli.formats import ANNOTATION_HEADER, format_annotation_row, write_openpose_json
+from pg2cli.formats._text import decode_lines
+from pg2cli.formats.annotations import ANNOTATION_WHAT, parse_annotation_lines
 from pg2cli.formats.openpose import OpenPosePerson
 from pg2cli.images import ImageError, list_images, read_image
 from pg2cli.skeleton import NUM_KEYPOINTS
@@ -133,38 +135,18 @@ def json_names(names: list[str]) -> set[str]:
         keys.update((n, n.casefold()) for n in more)
 
 
-def _names_in(output: Path, complete: bytes | None) -> set[str]:
-    """The image names of an annotation CSV; `complete`: its complete lines, when it ends in a partial one
-    (read from a copy, so that the file itself is only cut when a row is appended to it)."""
-    if complete is None:
-        return set(read_annotations(output).names)
-    import tempfile
-
-    with tempfile.TemporaryDirectory() as tmp:
-        copy = Path(tmp, output.name)
-        copy.write_bytes(complete)
-        try:
-            return set(read_annotations(copy).names)
-        except FormatError as e:  # name the user's file, not the copy (same line numbers)
-            raise FormatError(output, e.problem, e.line) from None
+def _names_in(output: Path, complete: bytes) -> set[str]:
+    """The image names of an annotation CSV's complete lines `complete` (errors name `output`)."""
+    return set(parse_annotation_lines(decode_lines(complete, output, ANNOTATION_WHAT), output).names)
 
 
 def _complete_row(output: Path, tail: bytes) -> bool:
     """Whether the text after a CSV's last line end is a whole, valid row (a file whose last line has no line
     end), rather than a row cut short by a kill. A cut row never parses: it ends inside its last list."""
-    import tempfile
-
     try:
-        text = tail.decode("utf-8")
-    except UnicodeDecodeError:
+        return len(parse_annotation_lines([ANNOTATION_HEADER, tail.decode("utf-8")], output)) == 1
+    except (UnicodeDecodeError, FormatError):
         return False
-    with tempfile.TemporaryDirectory() as tmp:
-        probe = Path(tmp, "row.csv")
-        probe.write_text(ANNOTATION_HEADER + "\n" + text + "\n", encoding="utf-8")
-        try:
-            return len(read_annotations(probe)) == 1
-        except FormatError:
-            return False
 
 
 class _Table:
@@ -190,7 +172,7 @@ class _Table:
                 if cut < len(data) and _complete_row(output, data[cut:]):
                     cut, self.newline = len(data), True  # ...unless it is a whole row without its line end
                 self.cut = cut
-                self.done = _names_in(output, data[:cut] if cut < len(data) else None)
+                self.done = _names_in(output, data[:cut])  # the file itself is cut only when a row is added
                 remove_stale_partials(output)  # e.g. of an --overwrite run killed before its first rows
                 return
             if cut or not header.startswith(data):  # (part of a header alone: a run killed as it started)
