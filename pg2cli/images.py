@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from pg2cli._zlib import fast_zlib
 from pg2cli.errors import DataError
 from pg2cli.fileio import atomic_output
 
@@ -81,13 +82,6 @@ def to_rgb8(img: np.ndarray) -> np.ndarray:
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _PNG_CHANNELS = {0: 1, 2: 3, 6: 4}  # 8-bit colour types: grey, RGB, RGBA
 
-try:
-    from isal.isal_zlib import crc32 as _crc32
-    from isal.isal_zlib import decompressobj as _inflater
-except ImportError:  # pragma: no cover - python-isal is a dependency; zlib gives the same results, slower
-    from zlib import crc32 as _crc32
-    from zlib import decompressobj as _inflater
-
 _PNG_MAX_SIDE = 1_000_000  # libpng's default limit on width and height (OpenCV refuses larger)
 
 
@@ -131,7 +125,7 @@ def decode_png_fast(data: bytes) -> np.ndarray | None:
         if kind == b"IEND":
             break
         if kind in (b"IHDR", b"IDAT"):
-            if _crc32(view[pos + 4:end - 4]) != int.from_bytes(view[end - 4:end], "big"):
+            if fast_zlib.crc32(view[pos + 4:end - 4]) != int.from_bytes(view[end - 4:end], "big"):
                 return None
             if kind == b"IHDR":
                 if ihdr is not None:
@@ -156,7 +150,7 @@ def decode_png_fast(data: bytes) -> np.ndarray | None:
         return None
     expected = height * (1 + width * channels)
     try:
-        inflater = _inflater()
+        inflater = fast_zlib.decompressobj()
         raw = inflater.decompress(b"".join(idat), expected + 1)  # bounded: a stream cannot outgrow the header
     except Exception:  # zlib.error / isal's IsalError: corrupt stream
         return None
@@ -179,8 +173,8 @@ def decode_png_fast(data: bytes) -> np.ndarray | None:
             # An Up row adds the decoded row above: a prefix sum down the rows, restarted at each other row.
             total = np.cumsum(out, axis=0, dtype=np.uint8)
             start = np.maximum.accumulate(np.where(up, -1, np.arange(height)))  # last non-Up row at or above
+            # (Up rows at the top, start -1, add the all-zero row before the image: index 0 here)
             before = np.concatenate([np.zeros((1, width, channels), np.uint8), total])[np.maximum(start, 0)]
-            before[start < 0] = 0  # Up rows at the top add the all-zero row before the image
             out = total - before
     if channels == 3:
         return out
@@ -202,10 +196,9 @@ def decode_image(data: bytes, path: str | os.PathLike = "<bytes>", max_pixels: i
                                "(a decompression-bomb guard; raise PG2_MAX_PIXELS to allow it)")
     if _looks_truncated(path, data):
         raise ImageError(path, "truncated image file")
-    if data[:8] == PNG_SIGNATURE:
-        fast = decode_png_fast(data)
-        if fast is not None:
-            return fast
+    fast = decode_png_fast(data)  # None for anything but the PNGs it handles
+    if fast is not None:
+        return fast
     img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED | cv2.IMREAD_IGNORE_ORIENTATION)
     if img is None or img.size == 0:
         raise ImageError(path, "not a readable image (unknown format or corrupt data)")

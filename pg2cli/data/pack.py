@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from pg2cli import __version__
+from pg2cli._zlib import fast_zlib
 from pg2cli.data.render import POSE_MAP_KINDS, fit_image, render_pose_maps, render_pose_mask
 from pg2cli.data.schema import POSE_DTYPES, SCHEMA, SCHEMA_VERSION
 from pg2cli.errors import DataError, UsageError
@@ -36,8 +37,8 @@ from pg2cli.skeleton import KEYPOINT_NAMES, NUM_KEYPOINTS
 
 # gzip level per dataset for each --compression choice (0 = stored raw). `fast`: photos barely deflate (about
 # 0.8x at several times the read cost), the sparse pose maps and masks shrink 100x+ at level 1. Level 1 is
-# written with ISA-L's deflate when python-isal is installed (7x faster than zlib's and smaller here); both
-# write standard zlib streams, which HDF5's gzip filter reads.
+# written with ISA-L's deflate (pg2cli._zlib: 7x faster than zlib's and smaller here); both write standard zlib
+# streams, which HDF5's gzip filter reads.
 COMPRESSIONS: dict[str, dict[str, int]] = {
     "fast": {"images": 0, "pose_maps": 1, "masks": 1},
     "small": {"images": 6, "pose_maps": 6, "masks": 6},
@@ -142,19 +143,13 @@ class _Settings:
     levels: tuple[int, int, int]  # gzip level of images, pose maps, masks (0 = stored raw)
 
 
-try:
-    from isal import isal_zlib as _fast_zlib
-except ImportError:  # python-isal has wheels for the common platforms; zlib is the fallback elsewhere
-    _fast_zlib = None
-
-
 def _deflate(arr: np.ndarray, level: int) -> bytes:
     """The chunk bytes HDF5's deflate filter would store (a zlib stream), or the raw bytes for level 0."""
     raw = np.ascontiguousarray(arr).data
     if not level:
         return bytes(raw)
-    if level == 1 and _fast_zlib is not None:
-        return _fast_zlib.compress(raw, 1)  # ISA-L level 1: a zlib stream like zlib's, made ~7x faster
+    if level == 1:
+        return fast_zlib.compress(raw, 1)  # ISA-L level 1: a zlib stream like zlib's, made ~7x faster
     return zlib.compress(raw, level)
 
 
