@@ -284,35 +284,42 @@ def mp4_codec() -> str:
     return "h264"
 
 
+def _even_sides(frames: Sequence[np.ndarray]) -> list[np.ndarray]:
+    """Frames with even height and width, as both MP4 codecs need: an odd last row or column is repeated, never
+    resampled (OpenCV's writer would silently crop it)."""
+    h, w = frames[0].shape[:2]
+    if not h % 2 and not w % 2:
+        return list(frames)
+    return [np.pad(f, ((0, h % 2), (0, w % 2), (0, 0)), mode="edge") for f in frames]
+
+
 def _write_h264(tmp: Path, frames: Sequence[np.ndarray], fps: float, path: Path) -> None:
-    """H.264 in yuv420p, which needs even sides: an odd last row or column is repeated, never resampled."""
+    """H.264 in yuv420p (plays in browsers)."""
     import imageio.v2 as iio2
 
-    h, w = frames[0].shape[:2]
-    pad = ((0, h % 2), (0, w % 2), (0, 0))
     try:
         writer = iio2.get_writer(tmp, format="FFMPEG", mode="I", fps=float(fps), codec="libx264",
                                  pixelformat="yuv420p", macro_block_size=1, ffmpeg_log_level="error",
                                  output_params=["-movflags", "+faststart"])
         with writer:
-            for f in frames:
-                writer.append_data(np.pad(f, pad, mode="edge") if h % 2 or w % 2 else f)
+            for f in _even_sides(frames):
+                writer.append_data(f)
     except (OSError, RuntimeError) as e:
         raise DataError(f"{path}: ffmpeg could not write H.264 ({str(e).strip().splitlines()[-1][:120]}); "
                         "write a .gif instead") from None
 
 
 def _write_mp4v(tmp: Path, frames: Sequence[np.ndarray], fps: float, path: Path) -> None:
-    """OpenCV's MPEG-4 part 2; odd sides are padded as for H.264 (OpenCV would silently crop them)."""
+    """OpenCV's MPEG-4 part 2."""
     import cv2
 
+    frames = _even_sides(frames)
     h, w = frames[0].shape[:2]
-    pad = ((0, h % 2), (0, w % 2), (0, 0))
-    writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*"mp4v"), float(fps), (w + w % 2, h + h % 2))
+    writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*"mp4v"), float(fps), (w, h))
     if not writer.isOpened():
         raise DataError(f"{path}: OpenCV cannot write MP4 here (no mp4v encoder); write a .gif instead")
     for f in frames:
-        writer.write(cv2.cvtColor(np.pad(f, pad, mode="edge") if h % 2 or w % 2 else f, cv2.COLOR_RGB2BGR))
+        writer.write(cv2.cvtColor(f, cv2.COLOR_RGB2BGR))
     writer.release()
 
 
