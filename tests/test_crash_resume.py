@@ -59,6 +59,17 @@ def interrupt_when(cmd: list[str], ready: Callable[[], bool], delay: float = 0.0
             proc.wait()
 
 
+def ctrl_c_when(cmd: list[str], ready: Callable[[], bool]) -> None:
+    """Ctrl-C `cmd` once `ready()`; it must end like a Ctrl-C'd command: exit 130, one error line, no traceback."""
+    running, proc = interrupt_when(cmd, ready, sig=signal.SIGINT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                   text=True)
+    assert running
+    stderr = proc.stderr.read()
+    assert proc.returncode == 130, stderr
+    assert stderr.strip().splitlines()[-1] == INTERRUPTED and stderr.count("error:") == 1
+    assert "Traceback" not in stderr
+
+
 def partials(folder: Path) -> list[Path]:
     """Temporary '.NAME.partial-PID' files (what a killed atomic write leaves; never a final name)."""
     return [p for p in folder.rglob("*") if ".partial-" in p.name]
@@ -125,13 +136,7 @@ def test_extract_pose_ctrl_c_ends_cleanly_keeping_complete_rows(crops, extract_r
     from pg2cli.formats import read_annotations
 
     out = tmp_path / "ann.csv"
-    running, proc = interrupt_when(extract_cmd(crops, out), lambda: rows_written(out) >= 2, sig=signal.SIGINT,
-                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    assert running
-    stderr = proc.stderr.read()
-    assert proc.returncode == 130, stderr
-    assert stderr.strip().splitlines()[-1] == INTERRUPTED and stderr.count("error:") == 1
-    assert "Traceback" not in stderr
+    ctrl_c_when(extract_cmd(crops, out), lambda: rows_written(out) >= 2)
     rows = read_annotations(out)  # every row that is there is complete
     ref = extract_reference[0].decode().splitlines()
     assert 2 <= len(rows) < N_CROPS
@@ -221,14 +226,7 @@ def test_killed_pack_leaves_no_worker_processes(market, pack_reference, tmp_path
 
 def test_pack_ctrl_c_ends_cleanly_and_leaves_nothing(market, pack_reference, tmp_path):
     out = tmp_path / "market.h5"
-    running, proc = interrupt_when(pack_cmd(market, out),
-                                   lambda: packed_bytes(tmp_path) >= 0.2 * pack_reference.stat().st_size,
-                                   sig=signal.SIGINT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    assert running
-    stderr = proc.stderr.read()
-    assert proc.returncode == 130, stderr
-    assert stderr.strip().splitlines()[-1] == INTERRUPTED and stderr.count("error:") == 1
-    assert "Traceback" not in stderr
+    ctrl_c_when(pack_cmd(market, out), lambda: packed_bytes(tmp_path) >= 0.2 * pack_reference.stat().st_size)
     assert list(tmp_path.iterdir()) == []  # neither the output nor its temporary file
 
 
@@ -333,13 +331,7 @@ def test_train_ctrl_c_ends_cleanly_keeping_complete_checkpoints(packed4, tmp_pat
     from pg2cli.train.checkpoint import list_checkpoints, load_checkpoint
 
     out = tmp_path / "run"
-    running, proc = interrupt_when(train_cmd(packed4, out), lambda: checkpoint(out, 2).exists(), sig=signal.SIGINT,
-                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    assert running
-    stderr = proc.stderr.read()
-    assert proc.returncode == 130, stderr
-    assert stderr.strip().splitlines()[-1] == INTERRUPTED and stderr.count("error:") == 1
-    assert "Traceback" not in stderr
+    ctrl_c_when(train_cmd(packed4, out), lambda: checkpoint(out, 2).exists())
     saved = list_checkpoints(out, 1)
     assert saved and all(load_checkpoint(p)["step"] == s for s, p in saved)  # each one complete
     assert partials(out) == []
