@@ -82,6 +82,14 @@ def _load_state_dict(path: Path, what: str) -> dict:
     return sd
 
 
+def required_state_dict(spec: WeightSpec, path: str | os.PathLike | None = None) -> dict:
+    """The weights for `spec` (see `find_weights`); MissingWeightsError saying how to get them when absent."""
+    found = find_weights(spec, path)
+    if found is None:
+        raise MissingWeightsError(missing_reason(spec))
+    return _load_state_dict(found, spec.what)
+
+
 @contextmanager
 def _quiet() -> Iterator[None]:
     """Silence the libraries' deprecation chatter (torchvision's `pretrained=`) while building networks."""
@@ -126,10 +134,7 @@ class InceptionNet:
     @classmethod
     def load(cls, path: str | os.PathLike | None = None, device: str = "cpu") -> "InceptionNet":
         """From `path`, $PG2_INCEPTION_WEIGHTS or the hub cache; MissingWeightsError when none is found."""
-        found = find_weights(INCEPTION, path)
-        if found is None:
-            raise MissingWeightsError(missing_reason(INCEPTION))
-        return cls(_load_state_dict(found, INCEPTION.what), device)
+        return cls(required_state_dict(INCEPTION, path), device)
 
     @staticmethod
     def random_state_dict(seed: int = 0) -> dict:
@@ -198,10 +203,7 @@ class LpipsNet:
     @classmethod
     def load(cls, path: str | os.PathLike | None = None, device: str = "cpu") -> "LpipsNet":
         """From `path`, $PG2_LPIPS_WEIGHTS or the hub cache; MissingWeightsError when none is found."""
-        found = find_weights(ALEXNET, path)
-        if found is None:
-            raise MissingWeightsError(missing_reason(ALEXNET))
-        return cls(_load_state_dict(found, ALEXNET.what), device)
+        return cls(required_state_dict(ALEXNET, path), device)
 
     def __call__(self, generated: np.ndarray, target: np.ndarray) -> np.ndarray:
         """uint8 RGB [B, H, W, 3] twice -> LPIPS distances [B] (inputs scaled to [-1, 1] as lpips expects)."""
