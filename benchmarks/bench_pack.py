@@ -199,23 +199,25 @@ def memory_at(root: Path, rows, pairs, n: int) -> dict:
             "tree_peak_mb": round(r["tree_peak_rss"] / 2 ** 20, 1)}
 
 
+def cpu_seconds() -> float:
+    """CPU seconds of this process and its joined children (the DataLoader workers of finished loaders)."""
+    import resource
+
+    me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
+
+
 def loader_rate(path: Path, samples: int, batch: int = 16, workers: int = 2, source_pose: bool = True,
                 raw: bool = False) -> dict:
     """Steady-state samples/s of a shuffling, flipping DataLoader over PairDataset (first batch excluded)."""
-    import resource
-
     import torch
     from torch.utils.data import DataLoader
 
     from pg2cli.data.dataset import PairDataset
 
-    def cpu() -> float:  # this process + joined children (the DataLoader workers of finished epochs)
-        me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
-        return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
-
     torch.set_num_threads(1)
     ds = PairDataset(path, flip=True, seed=0, source_pose=source_pose, raw=raw)
-    seen, t0, epoch, c0 = 0, None, 0, cpu()
+    seen, t0, epoch, c0 = 0, None, 0, cpu_seconds()
     while seen < samples:
         ds.set_epoch(epoch)
         loader = DataLoader(ds, batch_size=batch, shuffle=True, num_workers=workers, drop_last=True,
@@ -230,7 +232,7 @@ def loader_rate(path: Path, samples: int, batch: int = 16, workers: int = 2, sou
         epoch += 1
         del loader  # joins the workers, so their CPU time is counted
     dt = time.perf_counter() - t0
-    cpu_ms = (cpu() - c0) / seen * 1e3  # includes worker start-up and the first batch
+    cpu_ms = (cpu_seconds() - c0) / seen * 1e3  # includes worker start-up and the first batch
     return {"samples_per_s": round(seen / dt, 1), "cpu_ms_per_sample": round(cpu_ms, 3),
             "samples_per_s_if_2_idle_cores": round(2e3 / cpu_ms, 1), "samples": seen, "batch_size": batch,
             "workers": workers, "source_pose": source_pose, "raw": raw,
@@ -240,17 +242,11 @@ def loader_rate(path: Path, samples: int, batch: int = 16, workers: int = 2, sou
 def training_loader_rate(path: Path, samples: int, batch: int = 16, workers: int = 2) -> dict:
     """Steady-state samples/s of the loader `pg2 train` builds (raw uint8 items without the source pose, its
     step batch sampler over shuffled epochs with flips, persistent workers), first batch excluded."""
-    import resource
-
     import torch
     from torch.utils.data import DataLoader
 
     from pg2cli.data.dataset import PairDataset
     from pg2cli.train.sampler import EpochKeyed, StepBatchSampler
-
-    def cpu() -> float:
-        me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
-        return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
 
     torch.set_num_threads(1)
     ds = EpochKeyed(PairDataset(path, flip=True, seed=0, source_pose=False, raw=True))
@@ -258,7 +254,7 @@ def training_loader_rate(path: Path, samples: int, batch: int = 16, workers: int
     sampler = StepBatchSampler(len(ds), batch, 0, 0, steps)
     loader = DataLoader(ds, batch_sampler=sampler, num_workers=workers, persistent_workers=True,
                         generator=torch.Generator().manual_seed(0))
-    seen, t0, c0 = 0, None, cpu()
+    seen, t0, c0 = 0, None, cpu_seconds()
     for b in loader:
         if t0 is None:
             t0 = time.perf_counter()
@@ -266,7 +262,7 @@ def training_loader_rate(path: Path, samples: int, batch: int = 16, workers: int
         seen += b["target"].shape[0]
     dt = time.perf_counter() - t0
     del loader
-    cpu_ms = (cpu() - c0) / seen * 1e3
+    cpu_ms = (cpu_seconds() - c0) / seen * 1e3
     return {"samples_per_s": round(seen / dt, 1), "cpu_ms_per_sample": round(cpu_ms, 3), "samples": seen,
             "batch_size": batch, "workers": workers, "what": "pg2 train's loader: raw uint8, no source pose, "
             "shuffled epochs, flips, persistent workers"}
